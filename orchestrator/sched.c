@@ -1,1 +1,0 @@
-/* sched.c - being written. */

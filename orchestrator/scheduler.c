@@ -1,0 +1,981 @@
+/* scheduler.c - the scheduler: a task state machine on one libuv loop.
+ *
+ * Every state change goes through task_set_state(), which traces it when
+ * POVID_TRACE is set ("gen -> [RUNNING] (scheduler.c:212)"). A task's key can
+ * only be computed once all its dependencies are CACHED or DONE (the key
+ * holds their output digests), so evaluation proceeds in waves: a finished
+ * task tells its dependents, and each dependent whose last dependency just
+ * finished is evaluated at once. On a no-op rerun the whole graph resolves
+ * in that synchronous walk before the loop even starts.
+ *
+ * Left out for now: builtin compute kinds on worker threads (every kind is
+ * exec so far), rate limits for API pools.
+ */
+#include "scheduler.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exec.h"
+#include "graph.h"
+#include "key.h"
+#include "registry.h"
+#include "scheduler_int.h"
+
+#define QUEUE_SCAN 64 /* how far past a head that does not fit pump() looks */
+
+static void evaluate(struct sched *s, int i);
+static void pump(struct sched *s);
+static void check_done(struct sched *s);
+static void attempt_failed(struct sched *s, int i, const char *why);
+
+const char *task_state_name(enum task_state st)
+{
+  switch (st) {
+  case TASK_UNNEEDED: return "unneeded";
+  case TASK_WAITING: return "waiting";
+  case TASK_READY: return "ready";
+  case TASK_LOCKWAIT: return "lockwait";
+  case TASK_RUNNING: return "running";
+  case TASK_STORING: return "storing";
+  case TASK_CACHED: return "cached";
+  case TASK_DONE: return "executed";
+  case TASK_FAILED: return "failed";
+  case TASK_SKIPPED: return "skipped";
+  case TASK_CANCELLED: return "cancelled";
+  case TASK_STALE: return "stale";
+  case TASK_BLOCKED: return "blocked";
+  }
+  return "?";
+}
+
+double sched__wall_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int tracing = -1;
+
+#define task_set_state(s, i, st) task_set_state_at((s), (i), (st), __LINE__)
+static void task_set_state_at(struct sched *s, int i, enum task_state st, int line)
+{
+  if (tracing < 0)
+    tracing = getenv("POVID_TRACE") && *getenv("POVID_TRACE");
+  if (tracing)
+    fprintf(stderr, "%s -> [%s] (scheduler.c:%d)\n", s->g->tasks[i].name, task_state_name(st), line);
+  s->n[i].state = st;
+}
+
+static void set_error(struct sched_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(struct sched_node *n, const char *fmt, ...)
+{
+  struct strbuf sb;
+  va_list ap;
+  strbuf_init(&sb, 64);
+  va_start(ap, fmt);
+  strbuf_vaddf(&sb, fmt, ap);
+  va_end(ap);
+  free(n->error);
+  n->error = strbuf_detach(&sb, NULL);
+  strbuf_release(&sb);
+}
+
+/* --- finishing and telling dependents ------------------------------------ */
+
+static int is_final(enum task_state st)
+{
+  return st == TASK_CACHED || st == TASK_DONE || st == TASK_FAILED || st == TASK_SKIPPED ||
+         st == TASK_CANCELLED || st == TASK_STALE || st == TASK_BLOCKED;
+}
+
+static void push_finished(struct sched *s, int i)
+{
+  if (s->nwork == s->awork) {
+    s->awork = s->awork ? 2 * s->awork : 64;
+    s->work = xrealloc(s->work, s->awork * sizeof *s->work);
+  }
+  s->work[s->nwork++] = i;
+  s->finished++;
+  progress_counts(&s->prog, s->finished, s->needed);
+}
+
+/* Tells the dependents of every finished task; evaluates those that became
+ * ready. Iterative, so a 10,000-deep chain does not recurse. */
+static void drain(struct sched *s)
+{
+  while (s->nwork > 0) {
+    int i = s->work[--s->nwork];
+    const struct task *t = &s->g->tasks[i];
+    enum task_state st = s->n[i].state;
+    size_t k;
+    for (k = 0; k < t->nrdeps; k++) {
+      int r = t->rdeps[k];
+      struct sched_node *rn = &s->n[r];
+      if (!rn->needed || rn->state != TASK_WAITING)
+        continue;
+      if (st == TASK_FAILED || st == TASK_SKIPPED || st == TASK_CANCELLED) {
+        task_set_state(s, r, st == TASK_CANCELLED ? TASK_CANCELLED : TASK_SKIPPED);
+        set_error(rn, "dependency '%s' %s", t->name,
+                  st == TASK_FAILED ? "failed" : st == TASK_CANCELLED ? "was cancelled" : "did not run");
+        if (st != TASK_CANCELLED)
+          s->skipped++;
+        push_finished(s, r);
+        continue;
+      }
+      if (--rn->pending == 0)
+        evaluate(s, r);
+    }
+  }
+}
+
+/* --- keys and hits -------------------------------------------------------- */
+
+static const uint8_t *input_digest(void *arg, int node, const char *output)
+{
+  struct sched *s = arg;
+  struct sched_node *n = &s->n[node];
+  size_t k;
+  if (!n->has_res)
+    return NULL;
+  for (k = 0; k < n->res.nouts; k++)
+    if (strcmp(n->res.outs[k].name, output) == 0)
+      return n->res.outs[k].digest;
+  return NULL;
+}
+
+static void remember_last(struct sched *s, int i)
+{
+  uint8_t last[PD_DIGEST_LEN];
+  struct pd_err err = { 0 };
+  int rc = cache_last_get(s->c, s->g->path, s->g->tasks[i].name, last, &err);
+  if (rc == 1 && memcmp(last, s->n[i].key, PD_DIGEST_LEN) == 0)
+    return; /* unchanged: no write transaction on a no-op rerun */
+  if (rc >= 0)
+    cache_last_put(s->c, s->g->path, s->g->tasks[i].name, s->n[i].key, &err);
+}
+
+/* All dependencies of i finished: compute its key and look it up. */
+static void evaluate(struct sched *s, int i)
+{
+  struct sched_node *n = &s->n[i];
+  const struct task *t = &s->g->tasks[i];
+  struct pd_err err = { 0 };
+  size_t k;
+  int rc;
+
+  for (k = 0; k < t->ndeps; k++) {
+    enum task_state ds = s->n[t->deps[k]].state;
+    if (ds == TASK_STALE || ds == TASK_BLOCKED) {
+      /* Plan mode: the dependency would run first; its outputs are unknown. */
+      task_set_state(s, i, TASK_BLOCKED);
+      set_error(n, "waits on '%s'", s->g->tasks[t->deps[k]].name);
+      push_finished(s, i);
+      return;
+    }
+  }
+  rc = key_compute(s->c, t, input_digest, s, &s->pre, n->key, &err);
+  if (rc != 0) {
+    task_set_state(s, i, TASK_FAILED);
+    set_error(n, "%s", rc > 0 ? "an input is missing" : err.msg);
+    progress_error(&s->prog, "error: task '%s': %s", t->name, n->error);
+    s->failed++;
+    s->failed_any = 1;
+    if (!s->o.keep_going)
+      s->stop_starting = 1;
+    push_finished(s, i);
+    return;
+  }
+  n->has_key = 1;
+  n->preimage = xstrndup(s->pre.buf, s->pre.len);
+  rc = cache_action_get(s->c, n->key, &n->res, &err);
+  if (rc < 0) {
+    ERR_SET(&s->fatal, rc, "%s", err.msg);
+    rc = 0;
+  }
+  if (rc == 1) {
+    n->has_res = 1;
+    task_set_state(s, i, TASK_CACHED);
+    s->cached++;
+    if (!s->o.plan)
+      remember_last(s, i);
+    push_finished(s, i);
+    return;
+  }
+  if (s->o.plan) {
+    task_set_state(s, i, TASK_STALE);
+    s->stale++;
+    push_finished(s, i);
+    return;
+  }
+  task_set_state(s, i, TASK_READY);
+  /* Append to the ready queue. */
+  n->queued = 1;
+  n->qnext = -1;
+  n->qprev = s->qtail;
+  if (s->qtail >= 0)
+    s->n[s->qtail].qnext = i;
+  else
+    s->qhead = i;
+  s->qtail = i;
+}
+
+static void dequeue(struct sched *s, int i)
+{
+  struct sched_node *n = &s->n[i];
+  if (!n->queued)
+    return;
+  if (n->qprev >= 0)
+    s->n[n->qprev].qnext = n->qnext;
+  else
+    s->qhead = n->qnext;
+  if (n->qnext >= 0)
+    s->n[n->qnext].qprev = n->qprev;
+  else
+    s->qtail = n->qprev;
+  n->queued = 0;
+  n->qnext = n->qprev = -1;
+}
+
+/* --- slots -------------------------------------------------------------- */
+
+static int *pool_counter(struct sched *s, int pool)
+{
+  if (pool == -2)
+    return &s->gpu_free;
+  if (pool >= 0)
+    return &s->pool_free[pool];
+  return NULL;
+}
+
+static int fits(struct sched *s, int i)
+{
+  struct sched_node *n = &s->n[i];
+  int *pc = pool_counter(s, n->pool);
+  return s->cpu_free >= n->cpu_slots && (!pc || *pc > 0);
+}
+
+static void take_slots(struct sched *s, int i)
+{
+  struct sched_node *n = &s->n[i];
+  int *pc = pool_counter(s, n->pool);
+  ASSERT(!n->holding);
+  s->cpu_free -= n->cpu_slots;
+  if (pc)
+    (*pc)--;
+  n->holding = 1;
+}
+
+static void release_slots(struct sched *s, int i)
+{
+  struct sched_node *n = &s->n[i];
+  int *pc = pool_counter(s, n->pool);
+  if (!n->holding)
+    return;
+  s->cpu_free += n->cpu_slots;
+  if (pc)
+    (*pc)++;
+  n->holding = 0;
+}
+
+/* --- running ------------------------------------------------------------ */
+
+static void cleanup_attempt(struct sched *s, int i)
+{
+  struct sched_node *n = &s->n[i];
+  (void)s;
+  if (n->tmpdir && !getenv("POVID_KEEP_TMP"))
+    cache_rmtree(n->tmpdir);
+  free(n->tmpdir);
+  free(n->outdir);
+  free(n->logpath);
+  n->tmpdir = n->outdir = n->logpath = NULL;
+}
+
+static void unlock_node(struct sched *s, int i)
+{
+  struct sched_node *n = &s->n[i];
+  if (n->locked) {
+    cache_unlock(s->c, n->key, n->lock_fd);
+    n->locked = 0;
+    n->lock_fd = -1;
+  }
+}
+
+static const char *input_path(void *arg, int node, const char *output, struct pd_err *err)
+{
+  return sched_output_path(arg, node, output, err);
+}
+
+/* Creates the parent folders of each declared output under ${out}, so that
+ * "sub/x.txt" can be written without a mkdir in the command. */
+static void make_output_parents(const char *outdir, const struct task *t)
+{
+  size_t k;
+  for (k = 0; k < t->noutputs; k++) {
+    char *p = xasprintf("%s/%s", outdir, t->outputs[k].path), *q;
+    size_t len = strlen(p);
+    while (len > 0 && p[len - 1] == '/')
+      p[--len] = '\0';
+    for (q = p + strlen(outdir) + 1; (q = strchr(q, '/')) != NULL; q++) {
+      *q = '\0';
+      mkdir(p, 0755);
+      *q = '/';
+    }
+    free(p);
+  }
+}
+
+static void on_proc_exit(struct proc *p, int64_t status, int sig, int timed_out);
+
+static void start(struct sched *s, int i)
+{
+  struct sched_node *n = &s->n[i];
+  const struct task *t = &s->g->tasks[i];
+  struct pd_err err = { 0 };
+  struct exec_cmd cmd;
+  const struct val *timeout;
+  int fd, rc;
+
+  n->attempts++;
+  if ((rc = cache_mkdtemp(s->c, t->name, &n->tmpdir, &err)) < 0)
+    goto fail;
+  n->outdir = xasprintf("%s/out", n->tmpdir);
+  n->logpath = xasprintf("%s/log", n->tmpdir);
+  if (mkdir(n->outdir, 0755) < 0) {
+    rc = ERR_SET(&err, -errno, "cannot create '%s': %s", n->outdir, strerror(errno));
+    goto fail;
+  }
+  make_output_parents(n->outdir, t);
+  if (!(t->kind->flags & KIND_PROCESS)) {
+    rc = ERR_SET(&err, PD_ETASK, "kind '%s' has no runner yet", t->kind->name);
+    goto fail;
+  }
+  if ((rc = exec_render(t, input_path, s, n->outdir, &cmd, &err)) < 0)
+    goto fail;
+  fd = open(n->logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    rc = ERR_SET(&err, -errno, "cannot create '%s': %s", n->logpath, strerror(errno));
+    exec_cmd_release(&cmd);
+    goto fail;
+  }
+  timeout = task_param(t, "timeout");
+  n->proc.data = n;
+  rc = proc_spawn(&s->loop, &n->proc, cmd.argv, cmd.env, s->g->dir, fd,
+                  timeout ? timeout->u.f : 0, on_proc_exit, &err);
+  close(fd);
+  if (rc == 0 && s->prog.mode == PROGRESS_PLAIN)
+    progress_line(&s->prog, "[%zu/%zu] run %s: %s", s->finished + s->running + 1, s->needed,
+                  t->name, cmd.display);
+  exec_cmd_release(&cmd);
+  if (rc < 0)
+    goto fail;
+  n->start = progress_now();
+  n->wall_start = sched__wall_now();
+  s->running++;
+  task_set_state(s, i, TASK_RUNNING);
+  return;
+fail:
+  attempt_failed(s, i, err.msg);
+}
+
+static void on_lock_timer(uv_timer_t *h);
+
+/* Takes the action lock; re-checks the cache once it is ours, since another
+ * process may just have stored the result. Returns 1 to go on, 0 when the
+ * task was finished or parked. */
+static int acquire(struct sched *s, int i)
+{
+  struct sched_node *n = &s->n[i];
+  struct pd_err err = { 0 };
+  int rc;
+  if (n->locked)
+    return 1;
+  rc = cache_lock(s->c, n->key, &n->lock_fd, &err);
+  if (rc < 0) {
+    attempt_failed(s, i, err.msg);
+    return 0;
+  }
+  if (rc == 0) {
+    if (n->state != TASK_LOCKWAIT) {
+      task_set_state(s, i, TASK_LOCKWAIT);
+      s->lockwait++;
+      progress_line(&s->prog, "%s: another povid-dag is running the same action; waiting",
+                    s->g->tasks[i].name);
+    }
+    if (!n->lock_timer_init) {
+      uv_timer_init(&s->loop, &n->lock_timer);
+      n->lock_timer.data = n;
+      n->lock_timer_init = 1;
+    }
+    uv_timer_start(&n->lock_timer, on_lock_timer, 50, 0);
+    return 0;
+  }
+  n->locked = 1;
+  if (n->state == TASK_LOCKWAIT)
+    s->lockwait--;
+  rc = cache_action_get(s->c, n->key, &n->res, &err);
+  if (rc == 1) {
+    n->has_res = 1;
+    unlock_node(s, i);
+    task_set_state(s, i, TASK_CACHED);
+    s->cached++;
+    remember_last(s, i);
+    progress_line(&s->prog, "%s: stored meanwhile by another run; reused", s->g->tasks[i].name);
+    push_finished(s, i);
+    drain(s);
+    return 0;
+  }
+  return 1;
+}
+
+static void on_lock_timer(uv_timer_t *h)
+{
+  struct sched_node *n = h->data;
+  struct sched *s = n->s;
+  if (n->state != TASK_LOCKWAIT)
+    return;
+  if (s->stop_starting) {
+    s->lockwait--;
+    task_set_state(s, n->idx, s->interrupted ? TASK_CANCELLED : TASK_SKIPPED);
+    set_error(n, "not started: the run stopped");
+    push_finished(s, n->idx);
+    drain(s);
+    check_done(s);
+    return;
+  }
+  if (acquire(s, n->idx)) {
+    /* Ours now and still a miss: back to the queue for slots. */
+    task_set_state(s, n->idx, TASK_READY);
+    n->queued = 1;
+    n->qnext = s->qhead;
+    n->qprev = -1;
+    if (s->qhead >= 0)
+      s->n[s->qhead].qprev = n->idx;
+    else
+      s->qtail = n->idx;
+    s->qhead = n->idx;
+  }
+  pump(s);
+  check_done(s);
+}
+
+static void pump(struct sched *s)
+{
+  int i = s->qhead, scanned = 0;
+  while (i >= 0 && !s->stop_starting && scanned < QUEUE_SCAN) {
+    int next = s->n[i].qnext;
+    if (fits(s, i)) {
+      dequeue(s, i);
+      if (acquire(s, i)) {
+        take_slots(s, i);
+        start(s, i);
+      }
+      next = s->qhead; /* the queue may have changed under acquire() */
+      scanned = 0;
+    } else {
+      scanned++;
+    }
+    i = next;
+  }
+}
+
+/* --- storing outputs (worker thread) --------------------------------------- */
+
+static void store_work(uv_work_t *req)
+{
+  struct sched_node *n = req->data;
+  struct sched *s = n->s;
+  const struct task *t = &s->g->tasks[n->idx];
+  struct action_result *res = &n->res;
+  struct artifact log;
+  size_t k;
+  int rc;
+
+  memset(res, 0, sizeof *res);
+  res->outs = xcalloc(t->noutputs, sizeof *res->outs);
+  for (k = 0; k < t->noutputs; k++) {
+    const char *decl = t->outputs[k].path;
+    char *path = xasprintf("%s/%s", n->outdir, decl);
+    struct stat st;
+    size_t dl = strlen(decl);
+    if (lstat(path, &st) < 0) {
+      ERR_SET(&n->werr, PD_ETASK, "exited 0 but did not write declared output '%s' (${out}/%s)",
+              t->outputs[k].name, decl);
+      free(path);
+      return;
+    }
+    if (dl > 0 && decl[dl - 1] == '/' && !S_ISDIR(st.st_mode)) {
+      ERR_SET(&n->werr, PD_ETASK, "output '%s' (${out}/%s) was declared a directory but is not one",
+              t->outputs[k].name, decl);
+      free(path);
+      return;
+    }
+    rc = cache_ingest(s->c, path, &res->outs[k], &n->werr);
+    free(path);
+    if (rc < 0)
+      return;
+    res->outs[k].name = xstrdup(t->outputs[k].name);
+    res->nouts = k + 1;
+  }
+  memset(&log, 0, sizeof log);
+  if (cache_ingest(s->c, n->logpath, &log, &n->werr) < 0)
+    return;
+  res->has_log = 1;
+  memcpy(res->log, log.digest, PD_DIGEST_LEN);
+  res->exit_status = 0;
+  res->start = n->wall_start;
+  res->duration = n->duration;
+  res->task = xstrdup(t->name);
+  if (cache_action_put(s->c, n->key, n->preimage, res, &n->werr) < 0)
+    return;
+}
+
+static void after_store(uv_work_t *req, int status)
+{
+  struct sched_node *n = req->data;
+  struct sched *s = n->s;
+  int i = n->idx;
+  (void)status;
+  s->storing--;
+  if (n->werr.code) {
+    char msg[PD_ERR_MSG];
+    snprintf(msg, sizeof msg, "%s", n->werr.msg);
+    pd_err_clear(&n->werr);
+    action_result_release(&n->res);
+    attempt_failed(s, i, msg);
+    pump(s);
+    check_done(s);
+    return;
+  }
+  n->has_res = 1;
+  n->has_log = n->res.has_log;
+  memcpy(n->log, n->res.log, PD_DIGEST_LEN);
+  remember_last(s, i);
+  cleanup_attempt(s, i);
+  unlock_node(s, i);
+  release_slots(s, i);
+  task_set_state(s, i, TASK_DONE);
+  s->executed++;
+  progress_line(&s->prog, "[%zu/%zu] done %s (%.2fs)", s->finished + 1, s->needed,
+                s->g->tasks[i].name, n->duration);
+  push_finished(s, i);
+  drain(s);
+  pump(s);
+  check_done(s);
+}
+
+/* Prints the last lines of a failed attempt's log. */
+static void show_log_tail(struct sched *s, const char *path)
+{
+  char buf[4096];
+  ssize_t got;
+  off_t size;
+  int fd = open(path, O_RDONLY | O_CLOEXEC), lines = 0;
+  char *p;
+  if (fd < 0)
+    return;
+  size = lseek(fd, 0, SEEK_END);
+  if (size > (off_t)sizeof buf - 1)
+    lseek(fd, size - (off_t)sizeof buf + 1, SEEK_SET);
+  else
+    lseek(fd, 0, SEEK_SET);
+  got = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (got <= 0)
+    return;
+  buf[got] = '\0';
+  /* Keep the last 20 lines. */
+  for (p = buf + got - 1; p > buf; p--)
+    if (*p == '\n' && p != buf + got - 1 && ++lines == 20)
+      break;
+  if (*p == '\n')
+    p++;
+  progress_error(&s->prog, "--- log of the failed attempt (last lines) ---\n%s%s---", p,
+                 buf[got - 1] == '\n' ? "" : "\n");
+}
+
+static void attempt_failed(struct sched *s, int i, const char *why)
+{
+  struct sched_node *n = &s->n[i];
+  const struct task *t = &s->g->tasks[i];
+  struct pd_err err = { 0 };
+  struct artifact log;
+
+  progress_error(&s->prog, "error: task '%s' (attempt %d of %d): %s", t->name, n->attempts,
+                 t->retries + 1, why);
+  if (n->logpath)
+    show_log_tail(s, n->logpath);
+  release_slots(s, i);
+  if (n->attempts <= t->retries && !s->stop_starting) {
+    cleanup_attempt(s, i);
+    task_set_state(s, i, TASK_READY);
+    n->queued = 1;
+    n->qnext = -1;
+    n->qprev = s->qtail;
+    if (s->qtail >= 0)
+      s->n[s->qtail].qnext = i;
+    else
+      s->qhead = i;
+    s->qtail = i;
+    return;
+  }
+  /* Keep the failed attempt's log for the run record. */
+  memset(&log, 0, sizeof log);
+  if (n->logpath && access(n->logpath, F_OK) == 0 &&
+      cache_ingest(s->c, n->logpath, &log, &err) == 0) {
+    n->has_log = 1;
+    memcpy(n->log, log.digest, PD_DIGEST_LEN);
+  }
+  cleanup_attempt(s, i);
+  unlock_node(s, i);
+  set_error(n, "%s", why);
+  task_set_state(s, i, s->interrupted ? TASK_CANCELLED : TASK_FAILED);
+  if (!s->interrupted) {
+    s->failed++;
+    s->failed_any = 1;
+    if (!s->o.keep_going)
+      s->stop_starting = 1;
+  }
+  push_finished(s, i);
+  drain(s);
+}
+
+static void on_proc_exit(struct proc *p, int64_t status, int sig, int timed_out)
+{
+  struct sched_node *n = p->data;
+  struct sched *s = n->s;
+  int i = n->idx;
+  char why[128];
+
+  s->running--;
+  n->duration = progress_now() - n->start;
+  if (s->interrupted) {
+    cleanup_attempt(s, i);
+    unlock_node(s, i);
+    release_slots(s, i);
+    task_set_state(s, i, TASK_CANCELLED);
+    set_error(n, "interrupted");
+    push_finished(s, i);
+    drain(s);
+    check_done(s);
+    return;
+  }
+  if (status == 0 && sig == 0 && !timed_out) {
+    task_set_state(s, i, TASK_STORING);
+    s->storing++;
+    n->work.data = n;
+    uv_queue_work(&s->loop, &n->work, store_work, after_store);
+    return;
+  }
+  if (timed_out)
+    snprintf(why, sizeof why, "timed out after %.3gs", task_param(&s->g->tasks[i], "timeout")->u.f);
+  else if (sig)
+    snprintf(why, sizeof why, "killed by signal %d (%s)", sig, strsignal(sig));
+  else
+    snprintf(why, sizeof why, "exited with status %lld", (long long)status);
+  attempt_failed(s, i, why);
+  pump(s);
+  check_done(s);
+}
+
+/* --- start and end of a run ----------------------------------------------- */
+
+static void close_signals(struct sched *s)
+{
+  if (!s->signals_on)
+    return;
+  uv_close((uv_handle_t *)&s->sigint, NULL);
+  uv_close((uv_handle_t *)&s->sigterm, NULL);
+  s->signals_on = 0;
+}
+
+static void check_done(struct sched *s)
+{
+  size_t i;
+  if (s->finishing || s->running || s->storing || s->lockwait)
+    return;
+  if (s->qhead >= 0 && !s->stop_starting)
+    return;
+  s->finishing = 1;
+  /* Whatever is left never started: a failure or an interrupt stopped the run. */
+  for (i = 0; i < s->g->ntasks; i++) {
+    struct sched_node *n = &s->n[i];
+    if (!n->needed || is_final(n->state))
+      continue;
+    dequeue(s, (int)i);
+    task_set_state(s, (int)i, s->interrupted ? TASK_CANCELLED : TASK_SKIPPED);
+    set_error(n, "not started: %s", s->interrupted ? "interrupted" : "an earlier task failed");
+    if (!s->interrupted)
+      s->skipped++;
+  }
+  for (i = 0; i < s->g->ntasks; i++)
+    if (s->n[i].lock_timer_init) {
+      uv_close((uv_handle_t *)&s->n[i].lock_timer, NULL);
+      s->n[i].lock_timer_init = 0;
+    }
+  close_signals(s);
+  progress_stop(&s->prog);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+  struct sched *s = h->data;
+  size_t i;
+  int second = s->interrupted;
+  s->interrupted = 1;
+  s->stop_starting = 1;
+  progress_error(&s->prog, "%s: stopping %zu running task%s; finished work is kept",
+                 signum == SIGINT ? "interrupted" : "terminated", s->running,
+                 s->running == 1 ? "" : "s");
+  for (i = 0; i < s->g->ntasks; i++) {
+    struct sched_node *n = &s->n[i];
+    if (n->state == TASK_RUNNING)
+      proc_terminate(&n->proc, second ? 0.0 : 2.0);
+  }
+  check_done(s);
+}
+
+static size_t list_running(void *arg, struct progress_item *items, size_t max)
+{
+  struct sched *s = arg;
+  size_t i, n = 0;
+  for (i = 0; i < s->g->ntasks && n < max; i++) {
+    struct sched_node *nd = &s->n[i];
+    if (nd->state != TASK_RUNNING && nd->state != TASK_STORING)
+      continue;
+    items[n].name = s->g->tasks[i].name;
+    items[n].start = nd->start;
+    items[n].frac = -1;
+    items[n].msg = nd->state == TASK_STORING ? "storing outputs" : NULL;
+    n++;
+  }
+  return n;
+}
+
+static void mark_needed(struct sched *s)
+{
+  size_t i, k, top = 0;
+  int *stack;
+  if (s->o.ntargets == 0) {
+    for (i = 0; i < s->g->ntasks; i++)
+      s->n[i].needed = 1;
+    s->needed = s->g->ntasks;
+    return;
+  }
+  stack = xmalloc(s->g->ntasks * sizeof *stack);
+  for (i = 0; i < s->o.ntargets; i++) {
+    int t = s->o.targets[i];
+    if (!s->n[t].needed) {
+      s->n[t].needed = 1;
+      stack[top++] = t;
+    }
+  }
+  while (top > 0) {
+    const struct task *t = &s->g->tasks[stack[--top]];
+    for (k = 0; k < t->ndeps; k++)
+      if (!s->n[t->deps[k]].needed) {
+        s->n[t->deps[k]].needed = 1;
+        stack[top++] = t->deps[k];
+      }
+  }
+  free(stack);
+  for (i = 0; i < s->g->ntasks; i++)
+    s->needed += (size_t)s->n[i].needed;
+}
+
+static int setup_slots(struct sched *s, struct pd_err *err)
+{
+  size_t i;
+  s->cpu_free = s->o.jobs > 0 ? s->o.jobs : 1;
+  s->gpu_free = s->o.gpus;
+  s->pool_free = xcalloc(s->g->npools + 1, sizeof *s->pool_free);
+  for (i = 0; i < s->g->npools; i++)
+    s->pool_free[i] = s->g->pools[i].size;
+  for (i = 0; i < s->g->ntasks; i++) {
+    struct sched_node *n = &s->n[i];
+    const struct task *t = &s->g->tasks[i];
+    size_t p;
+    n->cpu_slots = t->threads < s->cpu_free ? t->threads : s->cpu_free;
+    n->pool = -1;
+    if (strcmp(t->pool, "gpu") == 0) {
+      n->pool = -2;
+      if (n->needed && s->o.gpus <= 0 && !s->o.plan)
+        return graph_error_at(err, PD_EUSAGE, &t->loc,
+                              "task '%s' needs the gpu pool, but --gpus is 0 (no GPU found)",
+                              t->name);
+    }
+    for (p = 0; p < s->g->npools; p++)
+      if (strcmp(t->pool, s->g->pools[p].name) == 0)
+        n->pool = (int)p;
+  }
+  return 0;
+}
+
+int sched_run(struct graph *g, struct cache *c, const struct sched_opts *o,
+              struct sched **out, struct pd_err *err)
+{
+  struct sched *s = xcalloc(1, sizeof *s);
+  size_t i;
+  int rc;
+
+  *out = s;
+  s->g = g;
+  s->c = c;
+  s->o = *o;
+  s->n = xcalloc(g->ntasks ? g->ntasks : 1, sizeof *s->n);
+  s->qhead = s->qtail = -1;
+  s->t0 = progress_now();
+  s->wall_t0 = sched__wall_now();
+  strbuf_init(&s->pre, 1024);
+  for (i = 0; i < g->ntasks; i++) {
+    s->n[i].s = s;
+    s->n[i].idx = (int)i;
+    s->n[i].lock_fd = -1;
+    s->n[i].qnext = s->n[i].qprev = -1;
+  }
+  mark_needed(s);
+  if ((rc = setup_slots(s, err)) < 0)
+    return rc;
+  uv_loop_init(&s->loop);
+  if (!o->plan)
+    cache_new_run_id(s->run_id);
+  progress_init(&s->prog, &s->loop, o->plan ? PROGRESS_QUIET : o->progress, list_running, s);
+  progress_counts(&s->prog, 0, s->needed);
+  if (!o->plan) {
+    uv_signal_init(&s->loop, &s->sigint);
+    uv_signal_init(&s->loop, &s->sigterm);
+    s->sigint.data = s->sigterm.data = s;
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    s->signals_on = 1;
+  }
+
+  /* Tasks without needed dependencies are evaluated first, in graph order. */
+  for (i = 0; i < g->ntasks; i++) {
+    int t = g->topo[i];
+    const struct task *tk = &g->tasks[t];
+    size_t k;
+    if (!s->n[t].needed)
+      continue;
+    s->n[t].state = TASK_WAITING;
+    for (k = 0; k < tk->ndeps; k++)
+      s->n[t].pending += s->n[tk->deps[k]].needed;
+  }
+  for (i = 0; i < g->ntasks && !s->fatal.code; i++) {
+    int t = g->topo[i];
+    if (s->n[t].needed && s->n[t].state == TASK_WAITING && s->n[t].pending == 0) {
+      evaluate(s, t);
+      drain(s);
+    }
+  }
+  pump(s);
+  check_done(s);
+  uv_run(&s->loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&s->loop) != 0)
+    BUG("handles left open at the end of a run");
+
+  if (!o->plan) {
+    char *rec = record_build(s, sched__wall_now());
+    struct pd_err rerr = { 0 };
+    if (cache_run_put(c, s->run_id, rec, &rerr) < 0)
+      fprintf(stderr, "warning: cannot store the run record: %s\n", rerr.msg);
+    free(rec);
+  }
+  if (s->fatal.code) {
+    *err = s->fatal;
+    return s->fatal.code;
+  }
+  return 0;
+}
+
+void sched_task(const struct sched *s, int i, struct sched_task_info *info)
+{
+  const struct sched_node *n = &s->n[i];
+  info->state = n->state;
+  info->has_key = n->has_key;
+  memcpy(info->key, n->key, PD_DIGEST_LEN);
+  info->preimage = n->preimage;
+  info->res = n->has_res ? &n->res : NULL;
+  info->error = n->error;
+  info->duration = n->duration;
+}
+
+int sched_exit_code(const struct sched *s)
+{
+  if (s->interrupted)
+    return 130;
+  return s->failed_any ? 1 : 0;
+}
+
+const char *sched_run_id(const struct sched *s)
+{
+  return s->run_id;
+}
+
+void sched_counts(const struct sched *s, size_t *executed, size_t *cached, size_t *failed,
+                  size_t *skipped, size_t *stale)
+{
+  *executed = s->executed;
+  *cached = s->cached;
+  *failed = s->failed;
+  *skipped = s->skipped;
+  *stale = s->stale;
+}
+
+const char *sched_output_path(struct sched *s, int node, const char *output, struct pd_err *err)
+{
+  struct sched_node *n = &s->n[node];
+  size_t k;
+  if (!n->has_res) {
+    ERR_SET(err, PD_ENOTFOUND, "task '%s' has no outputs available", s->g->tasks[node].name);
+    return NULL;
+  }
+  if (!n->paths)
+    n->paths = xcalloc(n->res.nouts ? n->res.nouts : 1, sizeof *n->paths);
+  for (k = 0; k < n->res.nouts; k++) {
+    if (strcmp(n->res.outs[k].name, output) != 0)
+      continue;
+    if (!n->paths[k] && cache_materialize(s->c, &n->res.outs[k], &n->paths[k], err) < 0)
+      return NULL;
+    return n->paths[k];
+  }
+  ERR_SET(err, PD_ENOTFOUND, "task '%s' has no output '%s' in the cache",
+          s->g->tasks[node].name, output);
+  return NULL;
+}
+
+void sched_free(struct sched *s)
+{
+  size_t i, k;
+  if (!s)
+    return;
+  for (i = 0; i < s->g->ntasks; i++) {
+    struct sched_node *n = &s->n[i];
+    free(n->preimage);
+    if (n->paths)
+      for (k = 0; k < n->res.nouts; k++)
+        free(n->paths[k]);
+    free(n->paths);
+    if (n->has_res || n->res.outs)
+      action_result_release(&n->res);
+    free(n->error);
+    free(n->tmpdir);
+    free(n->outdir);
+    free(n->logpath);
+  }
+  free(s->n);
+  free(s->pool_free);
+  free(s->work);
+  strbuf_release(&s->pre);
+  free(s);
+}

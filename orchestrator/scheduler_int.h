@@ -1,0 +1,76 @@
+/* scheduler_int.h - the scheduler's state, shared by scheduler.c (the loop) and
+ * record.c (the run record). Nothing outside orchestrator/scheduler*.c and
+ * record.c includes this. */
+#ifndef PD_SCHEDULER_INT_H
+#define PD_SCHEDULER_INT_H
+
+#include <uv.h>
+
+#include "err.h"
+#include "proc.h"
+#include "progress.h"
+#include "scheduler.h"
+#include "strbuf.h"
+
+struct sched;
+
+struct sched_node {
+  struct sched *s;
+  int idx;
+  enum task_state state;
+  int needed;
+  int pending;            /* needed dependencies not finished yet */
+  int queued, qnext, qprev; /* ready queue links (indices, -1 = none) */
+  int has_key;
+  uint8_t key[PD_DIGEST_LEN];
+  char *preimage;
+  int has_res;
+  struct action_result res; /* outputs once CACHED or DONE */
+  char **paths;           /* materialized output paths, res.nouts entries, lazily */
+  int locked, lock_fd;
+  int attempts;
+  int cpu_slots;          /* slots held while running */
+  int pool;               /* -1 cpu only, -2 gpu, else index in graph->pools */
+  int holding;            /* 1 while slots are held */
+  char *tmpdir, *outdir, *logpath;
+  struct proc proc;
+  uv_timer_t lock_timer;
+  int lock_timer_init;
+  uv_work_t work;
+  struct pd_err werr;     /* set by the storing worker */
+  double start, duration; /* progress clock (seconds) */
+  double wall_start;      /* unix time, for the run record */
+  char *error;            /* why it failed / was skipped / is blocked */
+  int has_log;
+  uint8_t log[PD_DIGEST_LEN];
+};
+
+struct sched {
+  uv_loop_t loop;
+  struct graph *g;
+  struct cache *c;
+  struct sched_opts o;
+  struct sched_node *n;
+  int cpu_free, gpu_free;
+  int *pool_free;
+  int qhead, qtail;
+  size_t needed, finished, running, storing, lockwait;
+  size_t executed, cached, failed, skipped, stale;
+  int stop_starting, interrupted, failed_any, finishing;
+  uv_signal_t sigint, sigterm;
+  int signals_on;
+  struct progress prog;
+  struct strbuf pre;      /* scratch for key preimages */
+  int *work;              /* finished nodes whose dependents are not told yet */
+  size_t nwork, awork;
+  double t0, wall_t0;
+  char run_id[32];
+  struct pd_err fatal;    /* an error that stops the run (cache unusable) */
+};
+
+/* record.c: the run record (JSON) of a finished run. Caller frees. */
+char *record_build(struct sched *s, double wall_end);
+
+double sched__wall_now(void);
+
+#endif

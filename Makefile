@@ -36,6 +36,7 @@ build: deps $(BUILD)/build.ninja
 
 run: build
 	./$(BUILD)/povid-dag run $(GRAPH)
+	@echo "report: $$(./$(BUILD)/povid-dag show $(GRAPH) report)"
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

@@ -8,8 +8,11 @@
  * finished is evaluated at once. On a no-op rerun the whole graph resolves
  * in that synchronous walk before the loop even starts.
  *
- * Left out for now: builtin compute kinds on worker threads (every kind is
- * exec so far), rate limits for API pools.
+ * exec tasks are child processes (proc.c); builtin kinds run on a thread of
+ * their own (not libuv's small pool, which stays free for storing outputs)
+ * and wake the loop through one uv_async_t when they finish.
+ *
+ * Left out for now: rate limits for API pools (with the API task kinds).
  */
 #include "scheduler.h"
 
@@ -28,6 +31,7 @@
 #include "graph.h"
 #include "key.h"
 #include "registry.h"
+#include "run.h"
 #include "scheduler_int.h"
 
 #define QUEUE_SCAN 64 /* how far past a head that does not fit pump() looks */
@@ -337,6 +341,135 @@ static void make_output_parents(const char *outdir, const struct task *t)
 
 static void on_proc_exit(struct proc *p, int64_t status, int sig, int timed_out);
 
+/* --- builtin kinds on worker threads ---------------------------------------- */
+
+/* Resolves every reference in v to a materialized path, on the loop thread,
+ * so that the worker only ever reads them. */
+static int resolve_refs(struct sched *s, const struct val *v, struct pd_err *err)
+{
+  size_t k;
+  int rc;
+  switch (v->kind) {
+  case V_REF:
+    return sched_output_path(s, v->u.ref.node, v->u.ref.output, err) ? 0 : PD_ENOTFOUND;
+  case V_LIST:
+  case V_CONCAT:
+    for (k = 0; k < v->u.list.n; k++)
+      if ((rc = resolve_refs(s, &v->u.list.v[k], err)) < 0)
+        return rc;
+    return 0;
+  case V_MAP:
+    for (k = 0; k < v->u.map.n; k++)
+      if ((rc = resolve_refs(s, &v->u.map.v[k], err)) < 0)
+        return rc;
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+static const char *resolve_on_worker(void *arg, const struct val *v)
+{
+  struct pd_err err = { 0 };
+  return sched_output_path(arg, v->u.ref.node, v->u.ref.output, &err);
+}
+
+static void builtin_main(void *arg)
+{
+  struct sched_node *n = arg;
+  n->thread_rc = n->s->g->tasks[n->idx].kind->run(n->run);
+  if (n->thread_rc < 0 && !n->run->err.code)
+    ERR_SET(&n->run->err, n->thread_rc, "%s", pd_strerror(n->thread_rc));
+  atomic_store(&n->thread_done, 1);
+  uv_async_send(&n->s->async);
+}
+
+static void free_run(struct sched_node *n)
+{
+  if (!n->run)
+    return;
+  if (n->run->log)
+    fclose(n->run->log);
+  pthread_mutex_destroy(&n->run->mu);
+  free(n->run);
+  n->run = NULL;
+}
+
+static int start_builtin(struct sched *s, int i, struct pd_err *err)
+{
+  struct sched_node *n = &s->n[i];
+  const struct task *t = &s->g->tasks[i];
+  struct task_run *r;
+  int rc;
+  if ((rc = resolve_refs(s, &t->params, err)) < 0)
+    return rc;
+  r = xcalloc(1, sizeof *r);
+  r->task = t;
+  r->outdir = n->outdir;
+  r->threads = n->cpu_slots > 0 ? n->cpu_slots : 1;
+  r->cache = s->c;
+  r->frac = -1;
+  r->resolve = resolve_on_worker;
+  r->resolve_arg = s;
+  pthread_mutex_init(&r->mu, NULL);
+  r->log = fopen(n->logpath, "w");
+  if (!r->log) {
+    rc = ERR_SET(err, -errno, "cannot create '%s': %s", n->logpath, strerror(errno));
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+    return rc;
+  }
+  n->run = r;
+  atomic_store(&n->thread_done, 0);
+  n->start = progress_now();
+  n->wall_start = sched__wall_now();
+  if ((rc = uv_thread_create(&n->thread, builtin_main, n)) < 0) {
+    free_run(n);
+    return ERR_SET(err, rc, "cannot start a worker thread: %s", uv_strerror(rc));
+  }
+  s->running++;
+  task_set_state(s, i, TASK_RUNNING);
+  if (s->prog.mode == PROGRESS_PLAIN)
+    progress_line(&s->prog, "[%zu/%zu] run %s (%s)", s->finished + s->running, s->needed,
+                  t->name, t->kind->name);
+  return 0;
+}
+
+static void store_outputs(struct sched *s, int i);
+
+/* A worker thread finished: collect it on the loop. */
+static void on_async(uv_async_t *h)
+{
+  struct sched *s = h->data;
+  size_t i;
+  for (i = 0; i < s->g->ntasks; i++) {
+    struct sched_node *n = &s->n[i];
+    char why[PD_ERR_MSG];
+    if (n->state != TASK_RUNNING || !n->run || !atomic_load(&n->thread_done))
+      continue;
+    uv_thread_join(&n->thread);
+    s->running--;
+    n->duration = progress_now() - n->start;
+    snprintf(why, sizeof why, "%s", n->run->err.msg);
+    free_run(n);
+    if (s->interrupted) {
+      cleanup_attempt(s, (int)i);
+      unlock_node(s, (int)i);
+      release_slots(s, (int)i);
+      task_set_state(s, (int)i, TASK_CANCELLED);
+      set_error(n, "interrupted");
+      push_finished(s, (int)i);
+      drain(s);
+    } else if (n->thread_rc == 0) {
+      store_outputs(s, (int)i);
+    } else {
+      attempt_failed(s, (int)i, why);
+    }
+  }
+  pump(s);
+  check_done(s);
+}
+
 static void start(struct sched *s, int i)
 {
   struct sched_node *n = &s->n[i];
@@ -357,8 +490,9 @@ static void start(struct sched *s, int i)
   }
   make_output_parents(n->outdir, t);
   if (!(t->kind->flags & KIND_PROCESS)) {
-    rc = ERR_SET(&err, PD_ETASK, "kind '%s' has no runner yet", t->kind->name);
-    goto fail;
+    if ((rc = start_builtin(s, i, &err)) < 0)
+      goto fail;
+    return;
   }
   if ((rc = exec_render(t, input_path, s, n->outdir, &cmd, &err)) < 0)
     goto fail;
@@ -540,6 +674,17 @@ static void store_work(uv_work_t *req)
     return;
 }
 
+static void after_store(uv_work_t *req, int status);
+
+static void store_outputs(struct sched *s, int i)
+{
+  struct sched_node *n = &s->n[i];
+  task_set_state(s, i, TASK_STORING);
+  s->storing++;
+  n->work.data = n;
+  uv_queue_work(&s->loop, &n->work, store_work, after_store);
+}
+
 static void after_store(uv_work_t *req, int status)
 {
   struct sched_node *n = req->data;
@@ -671,10 +816,7 @@ static void on_proc_exit(struct proc *p, int64_t status, int sig, int timed_out)
     return;
   }
   if (status == 0 && sig == 0 && !timed_out) {
-    task_set_state(s, i, TASK_STORING);
-    s->storing++;
-    n->work.data = n;
-    uv_queue_work(&s->loop, &n->work, store_work, after_store);
+    store_outputs(s, i);
     return;
   }
   if (timed_out)
@@ -724,6 +866,10 @@ static void check_done(struct sched *s)
       s->n[i].lock_timer_init = 0;
     }
   close_signals(s);
+  if (s->async_on) {
+    uv_close((uv_handle_t *)&s->async, NULL);
+    s->async_on = 0;
+  }
   progress_stop(&s->prog);
 }
 
@@ -739,7 +885,9 @@ static void on_signal(uv_signal_t *h, int signum)
                  s->running == 1 ? "" : "s");
   for (i = 0; i < s->g->ntasks; i++) {
     struct sched_node *n = &s->n[i];
-    if (n->state == TASK_RUNNING)
+    if (n->state == TASK_RUNNING && n->run)
+      atomic_store(&n->run->cancel, 1);
+    else if (n->state == TASK_RUNNING)
       proc_terminate(&n->proc, second ? 0.0 : 2.0);
   }
   check_done(s);
@@ -757,6 +905,13 @@ static size_t list_running(void *arg, struct progress_item *items, size_t max)
     items[n].start = nd->start;
     items[n].frac = -1;
     items[n].msg = nd->state == TASK_STORING ? "storing outputs" : NULL;
+    if (nd->run) {
+      pthread_mutex_lock(&nd->run->mu);
+      items[n].frac = nd->run->frac;
+      snprintf(nd->progress_msg, sizeof nd->progress_msg, "%s", nd->run->msg);
+      pthread_mutex_unlock(&nd->run->mu);
+      items[n].msg = nd->progress_msg[0] ? nd->progress_msg : NULL;
+    }
     n++;
   }
   return n;
@@ -858,6 +1013,9 @@ int sched_run(struct graph *g, struct cache *c, const struct sched_opts *o,
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     s->signals_on = 1;
+    uv_async_init(&s->loop, &s->async, on_async);
+    s->async.data = s;
+    s->async_on = 1;
   }
 
   /* Tasks without needed dependencies are evaluated first, in graph order. */

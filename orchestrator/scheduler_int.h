@@ -4,6 +4,7 @@
 #ifndef PD_SCHEDULER_INT_H
 #define PD_SCHEDULER_INT_H
 
+#include <stdatomic.h>
 #include <uv.h>
 
 #include "err.h"
@@ -33,7 +34,12 @@ struct sched_node {
   int pool;               /* -1 cpu only, -2 gpu, else index in graph->pools */
   int holding;            /* 1 while slots are held */
   char *tmpdir, *outdir, *logpath;
-  struct proc proc;
+  struct proc proc;        /* exec kinds */
+  struct task_run *run;    /* builtin kinds: the worker thread's context */
+  uv_thread_t thread;
+  atomic_int thread_done;
+  int thread_rc;
+  char progress_msg[128];  /* copy of run->msg for the progress display */
   uv_timer_t lock_timer;
   int lock_timer_init;
   uv_work_t work;
@@ -59,6 +65,8 @@ struct sched {
   int stop_starting, interrupted, failed_any, finishing;
   uv_signal_t sigint, sigterm;
   int signals_on;
+  uv_async_t async;       /* builtin kinds' worker threads finished */
+  int async_on;
   struct progress prog;
   struct strbuf pre;      /* scratch for key preimages */
   int *work;              /* finished nodes whose dependents are not told yet */

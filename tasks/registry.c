@@ -4,10 +4,12 @@
 #include <string.h>
 
 extern const struct task_kind exec_kind;
+extern const struct task_kind write_kind;
 
 /* Sorted by name. */
 static const struct task_kind *const kinds[] = {
   &exec_kind,
+  &write_kind,
 };
 
 const struct kind_param registry_common_params[] = {

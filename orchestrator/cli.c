@@ -32,7 +32,7 @@ struct opts {
   struct override *sets;
   size_t nsets;
   const char *cache;
-  int jobs, gpus, keep_going, dry_run, json, cat, help;
+  int jobs, gpus, keep_going, dry_run, json, cat, help, verbose;
   enum progress_mode progress;
   const char *format;
   long keep;
@@ -70,6 +70,7 @@ static const struct {
            "  -n, --dry-run      list what would run and why; run nothing\n"
            "  -k, --keep-going   after a failure, run everything that does not depend on it\n"
            "  --progress MODE    auto (default), tty, plain or quiet\n"
+           "  -v, --verbose      show each command as it starts\n"
            "  --cache DIR        cache directory (default: .povid beside FILE, or $POVID_CACHE)\n" },
   { "status", "usage: povid-dag status FILE [TASK...] [--set NAME=VALUE]... [--json] [--cache DIR]\n"
               "  each task: cached, stale (and why) or blocked (waits on a stale task)\n" },
@@ -211,6 +212,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
       o->dry_run = 1;
     } else if (strcmp(a, "-k") == 0 || strcmp(a, "--keep-going") == 0) {
       o->keep_going = 1;
+    } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+      o->verbose = 1;
     } else if (strcmp(a, "--json") == 0) {
       o->json = 1;
     } else if (strcmp(a, "--cat") == 0) {
@@ -337,6 +340,7 @@ static void fill_sched_opts(const struct opts *o, struct sched_opts *so, const i
   so->keep_going = o->keep_going;
   so->plan = plan;
   so->progress = o->progress;
+  so->verbose = o->verbose;
   so->targets = targets;
   so->ntargets = ntargets;
   so->overrides = o->sets;
@@ -413,10 +417,10 @@ static int cmd_run(struct opts *o)
       if (info.state != TASK_STALE && info.state != TASK_BLOCKED)
         continue;
       why = explain_short(c, &g, s, t);
-      printf("would run: %s (%s)\n", g.tasks[t].name, why);
+      printf("%s %s (%s)\n", info.state == TASK_STALE ? "would run:" : "then:     ",
+             g.tasks[t].name, why);
       free(why);
     }
-    printf("%zu to run, %zu cached\n", stale + (size_t)0, cached);
     {
       size_t blocked = 0;
       for (i = 0; i < g.ntasks; i++) {
@@ -424,9 +428,10 @@ static int cmd_run(struct opts *o)
         sched_task(s, (int)i, &info);
         blocked += info.state == TASK_BLOCKED;
       }
+      printf("%zu would run, %zu cached\n", stale, cached);
       if (blocked)
-        printf("(%zu of them blocked: they run after a stale dependency and may then be cut off "
-               "early if its outputs do not change)\n", blocked);
+        printf("%zu more run after a stale dependency, unless its outputs come out unchanged "
+               "(early cutoff)\n", blocked);
     }
     rc = 0;
     goto out;

@@ -40,15 +40,50 @@ static void add_change(struct explanation *ex, const char *what, const char *nam
   c->now = json_text(now);
 }
 
+/* Records where a and b differ, descending into lists of equal length and
+ * into maps so that the change names the element ("command[6]", "env.SEED")
+ * rather than the whole value. */
+static void diff_value(struct explanation *ex, const char *what, const char *path,
+                       const cJSON *a, const cJSON *b)
+{
+  const cJSON *x;
+  if (a && b && cJSON_Compare(a, b, 1))
+    return;
+  if (a && b && cJSON_IsArray(a) && cJSON_IsArray(b) &&
+      cJSON_GetArraySize(a) == cJSON_GetArraySize(b)) {
+    int i, n = cJSON_GetArraySize(a);
+    for (i = 0; i < n; i++) {
+      char *sub = xasprintf("%s[%d]", path, i);
+      diff_value(ex, what, sub, cJSON_GetArrayItem(a, i), cJSON_GetArrayItem(b, i));
+      free(sub);
+    }
+    return;
+  }
+  if (a && b && cJSON_IsObject(a) && cJSON_IsObject(b) && *path &&
+      !(a->child && a->child->string[0] == '$') && !(b->child && b->child->string[0] == '$')) {
+    cJSON_ArrayForEach(x, a) {
+      char *sub = xasprintf("%s.%s", path, x->string);
+      diff_value(ex, what, sub, x, cJSON_GetObjectItemCaseSensitive(b, x->string));
+      free(sub);
+    }
+    cJSON_ArrayForEach(x, b) {
+      if (!cJSON_GetObjectItemCaseSensitive(a, x->string)) {
+        char *sub = xasprintf("%s.%s", path, x->string);
+        add_change(ex, what, sub, NULL, x);
+        free(sub);
+      }
+    }
+    return;
+  }
+  add_change(ex, what, path, a, b);
+}
+
 /* Diffs two JSON objects by member name. */
 static void diff_members(struct explanation *ex, const char *what, const cJSON *a, const cJSON *b)
 {
   const cJSON *x;
-  cJSON_ArrayForEach(x, a) {
-    const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, x->string);
-    if (!y || !cJSON_Compare(x, y, 1))
-      add_change(ex, what, x->string, x, y);
-  }
+  cJSON_ArrayForEach(x, a)
+    diff_value(ex, what, x->string, x, cJSON_GetObjectItemCaseSensitive(b, x->string));
   cJSON_ArrayForEach(x, b) {
     if (!cJSON_GetObjectItemCaseSensitive(a, x->string))
       add_change(ex, what, x->string, NULL, x);
@@ -115,6 +150,53 @@ void explanation_release(struct explanation *ex)
   memset(ex, 0, sizeof *ex);
 }
 
+/* Writes a preimage value back in graph-language form: {"$ref":"a.b"} as
+ * a.b, {"$cat":[...]} as an interpolated string, and so on. */
+static void json_to_source(struct strbuf *sb, const cJSON *v, int in_string)
+{
+  const cJSON *x;
+  int first = 1;
+  if (cJSON_IsObject(v) && v->child && v->child->string[0] == '$') {
+    const char *k = v->child->string;
+    if (strcmp(k, "$ref") == 0)
+      strbuf_addf(sb, in_string ? "${%s}" : "%s", cJSON_GetStringValue(v->child));
+    else if (strcmp(k, "$out") == 0)
+      strbuf_addstr(sb, "${out}");
+    else if (strcmp(k, "$file") == 0 || strcmp(k, "$dir") == 0)
+      strbuf_addf(sb, "%s(\"%s\")", k + 1, cJSON_GetStringValue(v->child));
+    else if (strcmp(k, "$cat") == 0) {
+      strbuf_addch(sb, '"');
+      cJSON_ArrayForEach(x, v->child) json_to_source(sb, x, 1);
+      strbuf_addch(sb, '"');
+    }
+    return;
+  }
+  if (cJSON_IsString(v) && in_string) {
+    strbuf_addstr(sb, v->valuestring);
+  } else if (cJSON_IsArray(v)) {
+    strbuf_addch(sb, '[');
+    cJSON_ArrayForEach(x, v) {
+      strbuf_addstr(sb, first ? "" : ", ");
+      first = 0;
+      json_to_source(sb, x, 0);
+    }
+    strbuf_addch(sb, ']');
+  } else if (cJSON_IsObject(v)) {
+    strbuf_addstr(sb, "{ ");
+    cJSON_ArrayForEach(x, v) {
+      strbuf_addstr(sb, first ? "" : ", ");
+      first = 0;
+      strbuf_addf(sb, "%s = ", x->string);
+      json_to_source(sb, x, 0);
+    }
+    strbuf_addstr(sb, " }");
+  } else {
+    char *p = cJSON_PrintUnformatted(v);
+    strbuf_addstr(sb, p ? p : "?");
+    cJSON_free(p);
+  }
+}
+
 /* Digests in preimages are long: show 12 hex digits. */
 static void add_value(struct strbuf *sb, const char *what, const char *json)
 {
@@ -122,10 +204,16 @@ static void add_value(struct strbuf *sb, const char *what, const char *json)
     strbuf_addstr(sb, "(none)");
     return;
   }
-  if ((strcmp(what, "input") == 0 || strcmp(what, "source") == 0) && strlen(json) == 66)
+  if ((strcmp(what, "input") == 0 || strcmp(what, "source") == 0) && strlen(json) == 66) {
     strbuf_addf(sb, "%.13s…", json + 1);
-  else
-    strbuf_addstr(sb, json);
+  } else {
+    cJSON *v = cJSON_Parse(json);
+    if (v)
+      json_to_source(sb, v, 0);
+    else
+      strbuf_addstr(sb, json);
+    cJSON_Delete(v);
+  }
 }
 
 static void describe_change(struct strbuf *sb, const struct change *c)

@@ -507,9 +507,9 @@ static void start(struct sched *s, int i)
   rc = proc_spawn(&s->loop, &n->proc, cmd.argv, cmd.env, s->g->dir, fd,
                   timeout ? timeout->u.f : 0, on_proc_exit, &err);
   close(fd);
-  if (rc == 0 && s->prog.mode == PROGRESS_PLAIN)
-    progress_line(&s->prog, "[%zu/%zu] run %s: %s", s->finished + s->running + 1, s->needed,
-                  t->name, cmd.display);
+  if (rc == 0 && (s->o.verbose || s->prog.mode == PROGRESS_PLAIN))
+    progress_line(&s->prog, "[%zu/%zu] run %s%s%s", s->finished + s->running + 1, s->needed,
+                  t->name, s->o.verbose ? ": " : "", s->o.verbose ? cmd.display : "");
   exec_cmd_release(&cmd);
   if (rc < 0)
     goto fail;

@@ -43,6 +43,7 @@ struct sched_opts {
   int keep_going;                /* on failure, run everything that does not depend on it */
   int plan;                      /* evaluate only: no task is executed (dry-run, status, explain) */
   enum progress_mode progress;
+  int verbose;                   /* show each command as it starts */
   const int *targets;            /* task indices; ntargets == 0 means every task */
   size_t ntargets;
   const struct override *overrides; /* for the run record */

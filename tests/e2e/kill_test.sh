@@ -33,7 +33,7 @@ for attempt in $(seq 1 40); do
   pd cache verify --cache work/.povid
   [ "$rc" = 0 ] || fail "cache damaged after kill -9 (attempt $attempt): $(cat "$T/out")"
   pd run work/g.dag --dry-run
-  grep -q "^0 to run" "$T/out" && break
+  grep -q "^0 would run" "$T/out" && break
 done
 echo "killed $kills times"
 pd run work/g.dag --progress=plain; expect_rc 0

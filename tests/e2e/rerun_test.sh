@@ -41,14 +41,17 @@ pd status g.dag; expect_rc 0; expect_out "cached   report"
 
 # One param: gen and its dependents rerun; tagged and alone do not.
 pd run g.dag --dry-run --set n=4; expect_rc 0
-expect_out "would run: gen (param 'command' changed"
-expect_out "would run: count (after 'gen' reruns)"
-pd explain g.dag gen --set n=4; expect_rc 0; expect_out "param 'command' changed"; expect_out "seq 1 4"
+expect_out "would run: gen (param 'command[2]' changed"
+expect_out "then:      count (after 'gen' reruns)"
+pd explain g.dag gen --set n=4; expect_rc 0; expect_out 'param '"'"'command[2]'"'"' changed: "seq 1 3 > ${out}/data.txt" -> "seq 1 4'
 pd run g.dag --set n=4 --progress=plain; expect_rc 0; expect_counts 3 2
 expect_ran gen count report; expect_not_ran tagged alone
-pd show g.dag report.result --cat; [ "$(head -n1 "$T/out")" = "4" ] || fail "n=4 not seen"
-pd explain g.dag count; expect_rc 0; expect_out "count would rerun"; expect_out "input 'gen.data' changed"
-expect_out "(output of task 'gen')"
+pd show g.dag report.result --cat --set n=4; [ "$(head -n1 "$T/out")" = "4" ] || fail "n=4 not seen"
+# Only gen with n=6: count is then stale because its input changed.
+pd run g.dag gen --set n=6 --progress=plain; expect_rc 0; expect_counts 1 0
+pd explain g.dag count --set n=6; expect_rc 0; expect_out "count would rerun"
+expect_out "input 'gen.data' changed"; expect_out "(output of task 'gen')"
+pd explain g.dag count --set n=6 --json; expect_rc 0; expect_out '"what":	"input"'
 
 # Early cutoff: tagged reruns, produces the same bytes, count is not rerun.
 pd run g.dag --set n=4 --set comment=second --progress=plain; expect_rc 0; expect_counts 1 4

@@ -1,0 +1,180 @@
+/* parse.h - syntax tree of the graph language, the parser, and the
+ * evaluator of expressions. Internal to the front end (graph.c is the only
+ * user besides the tests); everyone else uses graph.h.
+ *
+ * parse_file turns one source buffer into statements; it does not follow
+ * includes (graph.c does, so that it can skip files already read and report
+ * include cycles). eval_expr turns an expression into a value in a scope:
+ * loop variables, the params declared so far, and what the place allows
+ * (references, file(), ${out}).
+ */
+#ifndef PD_PARSE_H
+#define PD_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lexer.h"
+#include "value.h"
+
+struct graph;
+struct pd_err;
+struct kind_param;
+
+enum expr_kind {
+  E_BOOL,  /* u.b */
+  E_INT,   /* u.i */
+  E_FLOAT, /* u.f */
+  E_STR,   /* u.str: parts of a "..." string */
+  E_LIST,  /* u.list */
+  E_MAP,   /* u.map */
+  E_NAME,  /* u.name: a param or loop variable (or out) */
+  E_REF,   /* u.ref: TASK.OUTPUT */
+  E_CALL   /* u.call: file(...) or dir(...) */
+};
+
+struct map_entry;
+
+struct expr {
+  enum expr_kind kind;
+  struct srcloc loc;
+  union {
+    int b;
+    int64_t i;
+    double f;
+    struct { struct str_part *parts; size_t n; } str;
+    struct { struct expr *v; size_t n; } list;
+    struct { struct map_entry *e; size_t n; } map;
+    char *name;
+    struct { char *task; char *output; } ref;
+    struct { int is_dir; struct expr *arg; } call;
+  } u;
+};
+
+/* A map key is an identifier (kept as an E_STR of one text part) or a
+ * string, possibly interpolated. */
+struct map_entry {
+  struct expr key;
+  struct expr value;
+};
+
+/* NAME = EXPR in a task body. */
+struct attr {
+  char *name;
+  struct srcloc loc;
+  struct expr value;
+};
+
+enum stmt_kind {
+  S_INCLUDE, /* include "path": path, name_loc (the string); included */
+  S_PARAM,   /* param NAME = value */
+  S_POOL,    /* pool NAME = value */
+  S_TASK,    /* task NAME|"string" = KIND { attrs } */
+  S_FOR      /* for NAME in value { body } */
+};
+
+struct ast;
+
+struct stmt {
+  enum stmt_kind kind;
+  struct srcloc loc;      /* the keyword */
+  /* Strings and arrays below are in the file's arena. */
+  char *name;             /* param/pool/loop variable/task name; NULL for a
+                             task named by a string (then name_str) */
+  struct srcloc name_loc; /* of the name or the name string */
+  struct expr name_str;   /* S_TASK with a string name: E_STR */
+  struct expr value;      /* S_PARAM, S_POOL: the value; S_FOR: the list */
+  char *kind_name;        /* S_TASK */
+  struct srcloc kind_loc;
+  struct attr *attrs;     /* S_TASK */
+  size_t nattrs;
+  struct stmt *body;      /* S_FOR */
+  size_t nbody;
+  char *path;             /* S_INCLUDE, as written */
+  struct ast *included;   /* S_INCLUDE: borrowed, set by graph.c; NULL
+                             when the file was read already */
+};
+
+/* A parsed file. Every statement, node and string lives in arena; the
+ * arrays stmts and marks are malloc'd. marks[i] is the number of arena
+ * chunks in use once statement i was parsed (its lookahead token
+ * included): what statement i + 2 and later allocate lies in chunks from
+ * index marks[i] - 1 on, which lets graph.c free chunks as it goes. */
+struct ast {
+  struct stmt **stmts;
+  size_t *marks;
+  size_t n;
+  struct arena arena;
+  const char *dir; /* folder of the source file, absolute; set by the caller */
+};
+
+/* Parses src (file is the interned display name used in srclocs). Returns 0,
+ * or PD_EPARSE with the diagnostic in err; out is then empty. */
+int parse_file(const char *src, size_t n, const char *file, struct ast *out,
+               struct pd_err *err);
+void ast_release(struct ast *ast);
+
+/* Parses text as one literal value (no names, references or calls): the
+ * defaults of kind parameters and --set values. Every value gets loc.
+ * Returns 0, or PD_EPARSE (syntax) / PD_EGRAPH (a name, reference, call or
+ * duplicate key) with a message without position ("error: ..."). */
+int parse_literal(const char *text, const struct srcloc *loc, struct val *out,
+                  struct pd_err *err);
+
+/* --- evaluation --------------------------------------------------------- */
+
+enum eval_mode {
+  EV_LITERAL, /* literals only */
+  EV_PARAM,   /* a param or pool: earlier params, no references/file()/${out} */
+  EV_NAME,    /* a task name: like EV_PARAM, plus loop variables */
+  EV_FOR,     /* the list of a for loop: references and file() allowed */
+  EV_TASK     /* a task body: everything, ${out} included */
+};
+
+/* A loop variable: name and value borrowed from the loop. */
+struct binding {
+  const char *name;
+  const struct val *v;
+};
+
+struct eval_ctx {
+  enum eval_mode mode;
+  struct graph *g;        /* params: g->params[0..nparams) are visible */
+  size_t nparams;
+  const struct binding *vars; /* innermost last */
+  size_t nvars;
+  const char *where;      /* "a param", "a pool size"...: for messages; NULL = by mode */
+  const char *srcdir;     /* folder of the file the expression is in (file()) */
+  const char *topdir;     /* folder of the top graph file (rel paths) */
+};
+
+/* Evaluates e into out (owned by the caller; left V_NULL on error). Returns
+ * 0, or PD_EGRAPH with the diagnostic in err. */
+int eval_expr(const struct expr *e, const struct eval_ctx *cx, struct val *out,
+              struct pd_err *err);
+
+/* Shortest text that reads back as f, without a forced '.0' (1000, 0.1,
+ * 1e+20): for interpolation. In value.c. */
+void fmt_float(char *buf, size_t size, double f);
+
+/* Lexical path helpers (no file system access). Results are malloc'd. */
+char *path_join(const char *dir, const char *rel);   /* rel absolute -> rel */
+char *path_normalize(const char *abs);                /* removes . .. // */
+char *path_relative(const char *path, const char *base); /* both normalized */
+char *path_dirname(const char *path);                 /* "a/b" -> "a", "b" -> "." */
+
+/* --- shared with graph.c ------------------------------------------------ */
+
+/* Index of the param named name in g->params, or -1 (graph.c). */
+int graph__find_param(const struct graph *g, const char *name);
+
+/* Checks (and widens int -> float) a value against a kind parameter's type,
+ * range and choices. Returns 0 or PD_EGRAPH with a diagnostic at v->loc
+ * (graph.c). */
+int graph__check_value(const struct kind_param *kp, struct val *v, struct pd_err *err);
+
+/* Is s an identifier, and is it a reserved word of the language? */
+int parse_is_ident(const char *s);
+int parse_is_keyword(const char *s);
+
+#endif

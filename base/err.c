@@ -25,7 +25,7 @@ int pd_err_set(struct pd_err *err, int code, const char *file, int line,
 {
   va_list ap;
   if (!err || err->code)
-    return err ? code : code;
+    return code; /* the first error wins */
   err->code = code;
   err->file = file;
   err->line = line;
@@ -45,7 +45,19 @@ int pd_err_wrap(struct pd_err *err, const char *fmt, ...)
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
   memcpy(old, err->msg, sizeof old);
-  snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+  /* The result may be cut at PD_ERR_MSG: the prefix matters more than the tail. */
+  {
+    size_t n = strlen(prefix);
+    if (n > sizeof err->msg - 3)
+      n = sizeof err->msg - 3;
+    memcpy(err->msg, prefix, n);
+    memcpy(err->msg + n, ": ", 2);
+    size_t m = strlen(old), room = sizeof err->msg - n - 3;
+    if (m > room)
+      m = room;
+    memcpy(err->msg + n + 2, old, m);
+    err->msg[n + 2 + m] = '\0';
+  }
   return err->code;
 }
 

@@ -2,6 +2,7 @@
 #include "strbuf.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
@@ -26,14 +27,18 @@ char *strbuf_detach(struct strbuf *sb, size_t *len)
   char *p = sb->buf;
   if (len)
     *len = sb->len;
-  strbuf_init(sb, 0);
+  /* Left empty and unallocated: strbuf_release is then optional, and any
+   * add allocates again. */
+  sb->buf = NULL;
+  sb->len = sb->alloc = 0;
   return p;
 }
 
 void strbuf_reset(struct strbuf *sb)
 {
   sb->len = 0;
-  sb->buf[0] = '\0';
+  if (sb->buf)
+    sb->buf[0] = '\0';
 }
 
 void strbuf_grow(struct strbuf *sb, size_t extra)
@@ -41,6 +46,8 @@ void strbuf_grow(struct strbuf *sb, size_t extra)
   size_t need = sb->len + extra + 1;
   if (need <= sb->alloc)
     return;
+  if (sb->alloc < 16)
+    sb->alloc = 16;
   while (sb->alloc < need)
     sb->alloc = sb->alloc * 2;
   sb->buf = xrealloc(sb->buf, sb->alloc);
@@ -70,6 +77,7 @@ void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
 {
   va_list cp;
   int n;
+  strbuf_grow(sb, 0);
   va_copy(cp, ap);
   n = vsnprintf(sb->buf + sb->len, sb->alloc - sb->len, fmt, cp);
   va_end(cp);

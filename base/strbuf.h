@@ -6,14 +6,15 @@
 #include <stddef.h>
 
 struct strbuf {
-  char *buf;    /* NUL-terminated, owned; never NULL after strbuf_init */
+  char *buf;    /* NUL-terminated, owned; NULL only after strbuf_detach */
   size_t len;
   size_t alloc;
 };
 
 void strbuf_init(struct strbuf *sb, size_t hint);
 void strbuf_release(struct strbuf *sb);
-/* Gives the buffer to the caller (free() it) and re-inits sb. */
+/* Gives the buffer to the caller (free() it); sb is left empty with no
+ * buffer (buf == NULL) until something is added again. */
 char *strbuf_detach(struct strbuf *sb, size_t *len);
 void strbuf_reset(struct strbuf *sb);
 void strbuf_grow(struct strbuf *sb, size_t extra);

@@ -3,8 +3,8 @@
 and as the equivalent build.ninja, for the no-op rerun benchmark.
 
 LAYERS x WIDTH tasks; each task of layer L > 0 reads two tasks of layer L-1
-(a butterfly pattern, so the graph is both wide and deep) and writes one
-small file. Usage: gen_graph.py DIR [LAYERS] [WIDTH]
+(a butterfly pattern, so the graph is both wide and deep) and writes the
+cksum of their concatenation (a small file). Usage: gen_graph.py DIR [LAYERS] [WIDTH]
 """
 import os
 import sys
@@ -17,7 +17,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     dag = []
     ninja = ["rule leaf\n  command = echo $seed > $out\n",
-             "rule join\n  command = cat $in > $out\n"]
+             "rule join\n  command = cat $in | cksum > $out\n"]
     for layer in range(layers):
         for i in range(width):
             name = f"t{layer}_{i}"
@@ -30,7 +30,7 @@ def main():
                 a = f"t{layer - 1}_{i}"
                 b = f"t{layer - 1}_{(i + (1 << (layer % 7))) % width}"
                 dag.append(f'task {name} = exec {{\n'
-                           f'  command = ["sh", "-c", "cat $1 $2 > $3/o", "sh", {a}.o, {b}.o, "${{out}}"]\n'
+                           f'  command = ["sh", "-c", "cat $1 $2 | cksum > $3/o", "sh", {a}.o, {b}.o, "${{out}}"]\n'
                            f'  outputs = {{ o = "o" }}\n}}\n')
                 ninja.append(f"build out/{name}: join out/{a} out/{b}\n")
     with open(os.path.join(out, "wide.dag"), "w") as f:

@@ -116,7 +116,7 @@ int cache_dir_digest(struct cache *c, const char *path,
 
 /* --- runs --------------------------------------------------------------- */
 
-/* Run ids sort by time: "YYYYMMDD-HHMMSS-xxxxxx" (x = random hex). */
+/* Run ids sort by time: "YYYYMMDD-HHMMSSmmm-xxxxxx" (UTC, milliseconds, x = random hex). */
 void cache_new_run_id(char out[32]);
 /* Stores the JSON record of a run (replaces an earlier one with that id). */
 int cache_run_put(struct cache *c, const char *run_id, const char *json,

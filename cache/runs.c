@@ -1,7 +1,7 @@
 /* runs.c - run records: JSON documents written by the scheduler, keyed by a
  * run id that sorts by time, and the set of pinned runs that gc keeps.
  *
- * Ids are "YYYYMMDD-HHMMSS-xxxxxx" (UTC, x = random hex), so LMDB's key
+ * Ids are "YYYYMMDD-HHMMSSmmm-xxxxxx" (UTC with milliseconds, x = random hex), so LMDB's key
  * order is oldest first. Two runs started in the same second sort by their
  * random part. Left out: validating the JSON (gc reads it leniently).
  */
@@ -24,7 +24,9 @@ void cache_new_run_id(char out[32])
 
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
-  n = strftime(out, 32, "%Y%m%d-%H%M%S-", &tm);
+  /* Milliseconds keep runs started within one second in order. */
+  n = strftime(out, 32, "%Y%m%d-%H%M%S", &tm);
+  n += (size_t)snprintf(out + n, 32 - n, "%03ld-", ts.tv_nsec / 1000000);
   if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
     uint32_t x = (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 12);
     rnd[0] = (uint8_t)x;

@@ -586,39 +586,33 @@ static int load_include(struct loader *ld, struct source *src, struct stmt *s)
     display = path_join(d, s->path);
     free(d);
   }
-  abs = realpath(open_path, NULL);
-  if (!abs || (rc = read_all(abs, &text, &len)) < 0) {
-    int e = abs ? -rc : errno;
+  if (!(abs = realpath(open_path, NULL))) {
     rc = graph_error_at(ld->err, PD_EGRAPH, &s->name_loc, "cannot open include '%s': %s",
-                        s->path, strerror(e));
+                        s->path, strerror(errno));
     goto fail;
   }
-  for (i = 0; i < ld->nstack; i++)
-    if (strcmp(ld->stack[i]->abs, abs) == 0)
-      break;
+  for (i = 0; i < ld->nstack && strcmp(ld->stack[i]->abs, abs) != 0; i++)
+    ;
   if (i < ld->nstack) {
+    size_t first = i;
     strbuf_init(&cyc, 128);
     for (; i < ld->nstack; i++)
       strbuf_addf(&cyc, "%s -> ", ld->stack[i]->display);
-    for (i = 0; i < ld->nstack; i++)
-      if (strcmp(ld->stack[i]->abs, abs) == 0)
-        break;
-    strbuf_addstr(&cyc, ld->stack[i]->display);
+    strbuf_addstr(&cyc, ld->stack[first]->display);
     rc = graph_error_at(ld->err, PD_EGRAPH, &s->loc, "include cycle: %s", cyc.buf);
     strbuf_release(&cyc);
-    free(text);
     goto fail;
   }
-  for (i = 0; i < ld->pv->nsrc; i++)
-    if (strcmp(ld->pv->src[i]->abs, abs) == 0)
-      break;
+  for (i = 0; i < ld->pv->nsrc && strcmp(ld->pv->src[i]->abs, abs) != 0; i++)
+    ;
   if (i < ld->pv->nsrc) { /* read already (a diamond): its statements took effect */
-    free(text);
-    free(abs);
-    free(display);
-    free(open_path);
     s->included = NULL;
-    return 0;
+    goto fail; /* rc == 0: frees what this call made */
+  }
+  if ((rc = read_all(abs, &text, &len)) < 0) {
+    rc = graph_error_at(ld->err, PD_EGRAPH, &s->name_loc, "cannot open include '%s': %s",
+                        s->path, strerror(-rc));
+    goto fail;
   }
   free(open_path);
   inc = add_source(ld, display, abs, text, len);

@@ -87,7 +87,8 @@ static void nd_json(struct strbuf *sb, const char *field, struct named_digest *v
 {
   char hex[PD_DIGEST_HEX];
   size_t i;
-  qsort(v, n, sizeof *v, nd_cmp);
+  if (n > 1)
+    qsort(v, n, sizeof *v, nd_cmp);
   strbuf_addf(sb, ",\"%s\":{", field);
   for (i = 0; i < n; i++) {
     if (i && strcmp(v[i].name, v[i - 1].name) == 0)

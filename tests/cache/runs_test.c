@@ -10,17 +10,19 @@ static void test_run_id(void **state)
   (void)state;
   cache_new_run_id(a);
   cache_new_run_id(b);
-  assert_int_equal(strlen(a), 22);
-  for (i = 0; i < 22; i++) {
-    if (i == 8 || i == 15)
+  /* YYYYMMDD-HHMMSSmmm-xxxxxx */
+  assert_int_equal(strlen(a), 25);
+  for (i = 0; i < 25; i++) {
+    if (i == 8 || i == 18)
       assert_int_equal(a[i], '-');
-    else if (i < 15)
+    else if (i < 18)
       assert_true(isdigit((unsigned char)a[i]));
     else
       assert_true(isxdigit((unsigned char)a[i]));
   }
   assert_true(strncmp(a, "2000", 4) > 0);
   assert_string_not_equal(a, b);
+  assert_true(strncmp(a, b, 18) <= 0); /* later ids sort after earlier ones */
 }
 
 static void test_runs(void **state)

@@ -1187,21 +1187,14 @@ static void test_check_value(void **state)
 
 /* --- scale -------------------------------------------------------------- */
 
-static double now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* 10,000 tasks (~1 MB), each reading two earlier ones: linear time. */
+/* 10,000 tasks (~1 MB), each reading two earlier ones. Load time is
+ * measured in bench/, not asserted here. */
 static void test_10k_tasks(void **state)
 {
   struct graph g;
   struct pd_err err;
   struct strbuf sb;
-  double t0, best = 1e9;
-  int i, rep;
+  int i;
   (void)state;
   strbuf_init(&sb, 1 << 20);
   strbuf_addstr(&sb, "param seed = 1\npool api = 4\n");
@@ -1214,26 +1207,14 @@ static void test_10k_tasks(void **state)
     strbuf_addstr(&sb, ", \"${out}/o\"]\n outputs = { o = \"o\" }\n pool = \"api\"\n}\n");
   }
   write_file("big.dag", sb.buf);
-  for (rep = 0; rep < 5; rep++) {
-    t0 = now_ms();
-    if (graph_load(&g, "big.dag", NULL, 0, &err) != 0)
-      fail_msg("%s", err.msg);
-    t0 = now_ms() - t0;
-    if (t0 < best)
-      best = t0;
-    assert_int_equal(g.ntasks, 10000);
-    assert_int_equal(g.topo[0], 0);
-    assert_int_equal(g.topo[9999], 9999);
-    assert_int_equal(g.tasks[9999].ndeps, 2);
-    assert_int_equal(graph_find_task(&g, "t09999"), 9999);
-    graph_release(&g);
-  }
-  print_message("10,000 tasks, %zu bytes: graph_load %.1f ms (best of 5)\n", sb.len, best);
-#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__)
-  assert_true(best < 50.0);
-#else
-  assert_true(best < 3000.0);
-#endif
+  if (graph_load(&g, "big.dag", NULL, 0, &err) != 0)
+    fail_msg("%s", err.msg);
+  assert_int_equal(g.ntasks, 10000);
+  assert_int_equal(g.topo[0], 0);
+  assert_int_equal(g.topo[9999], 9999);
+  assert_int_equal(g.tasks[9999].ndeps, 2);
+  assert_int_equal(graph_find_task(&g, "t09999"), 9999);
+  graph_release(&g);
   /* A 10,000-long cycle is reported, shortened. */
   strbuf_reset(&sb);
   for (i = 0; i < 10000; i++)

@@ -101,25 +101,36 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 void strbuf_add_json_str(struct strbuf *sb, const char *s, size_t n)
 {
   static const char hex[] = "0123456789abcdef";
-  size_t i;
+  size_t i = 0, run;
   strbuf_grow(sb, n + 2);
   strbuf_addch(sb, '"');
-  for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    switch (c) {
-    case '"': strbuf_add(sb, "\\\"", 2); break;
-    case '\\': strbuf_add(sb, "\\\\", 2); break;
-    case '\n': strbuf_add(sb, "\\n", 2); break;
-    case '\t': strbuf_add(sb, "\\t", 2); break;
-    case '\r': strbuf_add(sb, "\\r", 2); break;
-    default:
-      if (c < 0x20) {
+  while (i < n) {
+    /* Copy the longest run that needs no escaping in one go: keys and
+     * preimages are built from mostly plain text, on the no-op path. */
+    for (run = i; run < n; run++) {
+      unsigned char c = (unsigned char)s[run];
+      if (c < 0x20 || c == '"' || c == '\\')
+        break;
+    }
+    if (run > i)
+      strbuf_add(sb, s + i, run - i);
+    if (run == n)
+      break;
+    {
+      unsigned char c = (unsigned char)s[run];
+      switch (c) {
+      case '"': strbuf_add(sb, "\\\"", 2); break;
+      case '\\': strbuf_add(sb, "\\\\", 2); break;
+      case '\n': strbuf_add(sb, "\\n", 2); break;
+      case '\t': strbuf_add(sb, "\\t", 2); break;
+      case '\r': strbuf_add(sb, "\\r", 2); break;
+      default: {
         char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
         strbuf_add(sb, esc, 6);
-      } else {
-        strbuf_addch(sb, c);
+      }
       }
     }
+    i = run + 1;
   }
   strbuf_addch(sb, '"');
 }

@@ -19,9 +19,12 @@ static void add_str(struct strbuf *sb, const char *s)
 
 static void add_hex(struct strbuf *sb, const uint8_t d[PD_DIGEST_LEN])
 {
-  char hex[PD_DIGEST_HEX];
-  digest_hex(d, hex);
-  strbuf_addf(sb, "\"%s\"", hex);
+  strbuf_grow(sb, PD_DIGEST_HEX + 2);
+  sb->buf[sb->len++] = '"';
+  digest_hex(d, sb->buf + sb->len); /* writes 64 digits and a NUL */
+  sb->len += PD_DIGEST_HEX - 1;
+  sb->buf[sb->len++] = '"';
+  sb->buf[sb->len] = '\0';
 }
 
 static void add_env(struct strbuf *sb, const struct sched *s)

@@ -200,7 +200,10 @@ static void evaluate(struct sched *s, int i)
     return;
   }
   n->has_key = 1;
-  n->preimage = xstrndup(s->pre.buf, s->pre.len);
+  /* Preimages are kept for misses (they are stored with the result) and in
+   * plan mode (explain diffs them); a hit in a run does not need it. */
+  if (s->o.plan)
+    n->preimage = xstrndup(s->pre.buf, s->pre.len);
   rc = cache_action_get(s->c, n->key, &n->res, &err);
   if (rc < 0) {
     ERR_SET(&s->fatal, rc, "%s", err.msg);
@@ -221,6 +224,7 @@ static void evaluate(struct sched *s, int i)
     push_finished(s, i);
     return;
   }
+  n->preimage = xstrndup(s->pre.buf, s->pre.len);
   task_set_state(s, i, TASK_READY);
   /* Append to the ready queue. */
   n->queued = 1;
@@ -296,13 +300,23 @@ static void release_slots(struct sched *s, int i)
 static void cleanup_attempt(struct sched *s, int i)
 {
   struct sched_node *n = &s->n[i];
-  (void)s;
-  if (n->tmpdir && !getenv("POVID_KEEP_TMP"))
-    cache_rmtree(n->tmpdir);
-  free(n->tmpdir);
-  free(n->outdir);
-  free(n->logpath);
-  n->tmpdir = n->outdir = n->logpath = NULL;
+  if (!n->x)
+    return;
+  if (n->x->tmpdir && !getenv("POVID_KEEP_TMP"))
+    cache_rmtree(n->x->tmpdir);
+  free(n->x->tmpdir);
+  free(n->x->outdir);
+  free(n->x->logpath);
+  n->x->tmpdir = n->x->outdir = n->x->logpath = NULL;
+}
+
+static struct node_exec *node_exec(struct sched_node *n)
+{
+  if (!n->x) {
+    n->x = xcalloc(1, sizeof *n->x);
+    n->x->proc.data = n;
+  }
+  return n->x;
 }
 
 static void unlock_node(struct sched *s, int i)
@@ -377,22 +391,22 @@ static const char *resolve_on_worker(void *arg, const struct val *v)
 static void builtin_main(void *arg)
 {
   struct sched_node *n = arg;
-  n->thread_rc = n->s->g->tasks[n->idx].kind->run(n->run);
-  if (n->thread_rc < 0 && !n->run->err.code)
-    ERR_SET(&n->run->err, n->thread_rc, "%s", pd_strerror(n->thread_rc));
-  atomic_store(&n->thread_done, 1);
+  n->x->thread_rc = n->s->g->tasks[n->idx].kind->run(n->x->run);
+  if (n->x->thread_rc < 0 && !n->x->run->err.code)
+    ERR_SET(&n->x->run->err, n->x->thread_rc, "%s", pd_strerror(n->x->thread_rc));
+  atomic_store(&n->x->thread_done, 1);
   uv_async_send(&n->s->async);
 }
 
 static void free_run(struct sched_node *n)
 {
-  if (!n->run)
+  if (!n->x->run)
     return;
-  if (n->run->log)
-    fclose(n->run->log);
-  pthread_mutex_destroy(&n->run->mu);
-  free(n->run);
-  n->run = NULL;
+  if (n->x->run->log)
+    fclose(n->x->run->log);
+  pthread_mutex_destroy(&n->x->run->mu);
+  free(n->x->run);
+  n->x->run = NULL;
 }
 
 static int start_builtin(struct sched *s, int i, struct pd_err *err)
@@ -405,25 +419,25 @@ static int start_builtin(struct sched *s, int i, struct pd_err *err)
     return rc;
   r = xcalloc(1, sizeof *r);
   r->task = t;
-  r->outdir = n->outdir;
+  r->outdir = n->x->outdir;
   r->threads = n->cpu_slots > 0 ? n->cpu_slots : 1;
   r->cache = s->c;
   r->frac = -1;
   r->resolve = resolve_on_worker;
   r->resolve_arg = s;
   pthread_mutex_init(&r->mu, NULL);
-  r->log = fopen(n->logpath, "w");
+  r->log = fopen(n->x->logpath, "w");
   if (!r->log) {
-    rc = ERR_SET(err, -errno, "cannot create '%s': %s", n->logpath, strerror(errno));
+    rc = ERR_SET(err, -errno, "cannot create '%s': %s", n->x->logpath, strerror(errno));
     pthread_mutex_destroy(&r->mu);
     free(r);
     return rc;
   }
-  n->run = r;
-  atomic_store(&n->thread_done, 0);
+  n->x->run = r;
+  atomic_store(&n->x->thread_done, 0);
   n->start = progress_now();
   n->wall_start = sched__wall_now();
-  if ((rc = uv_thread_create(&n->thread, builtin_main, n)) < 0) {
+  if ((rc = uv_thread_create(&n->x->thread, builtin_main, n)) < 0) {
     free_run(n);
     return ERR_SET(err, rc, "cannot start a worker thread: %s", uv_strerror(rc));
   }
@@ -445,12 +459,12 @@ static void on_async(uv_async_t *h)
   for (i = 0; i < s->g->ntasks; i++) {
     struct sched_node *n = &s->n[i];
     char why[PD_ERR_MSG];
-    if (n->state != TASK_RUNNING || !n->run || !atomic_load(&n->thread_done))
+    if (n->state != TASK_RUNNING || !n->x->run || !atomic_load(&n->x->thread_done))
       continue;
-    uv_thread_join(&n->thread);
+    uv_thread_join(&n->x->thread);
     s->running--;
     n->duration = progress_now() - n->start;
-    snprintf(why, sizeof why, "%s", n->run->err.msg);
+    snprintf(why, sizeof why, "%s", n->x->run->err.msg);
     free_run(n);
     if (s->interrupted) {
       cleanup_attempt(s, (int)i);
@@ -460,7 +474,7 @@ static void on_async(uv_async_t *h)
       set_error(n, "interrupted");
       push_finished(s, (int)i);
       drain(s);
-    } else if (n->thread_rc == 0) {
+    } else if (n->x->thread_rc == 0) {
       store_outputs(s, (int)i);
     } else {
       attempt_failed(s, (int)i, why);
@@ -479,32 +493,33 @@ static void start(struct sched *s, int i)
   const struct val *timeout;
   int fd, rc;
 
+  node_exec(n);
   n->attempts++;
-  if ((rc = cache_mkdtemp(s->c, t->name, &n->tmpdir, &err)) < 0)
+  if ((rc = cache_mkdtemp(s->c, t->name, &n->x->tmpdir, &err)) < 0)
     goto fail;
-  n->outdir = xasprintf("%s/out", n->tmpdir);
-  n->logpath = xasprintf("%s/log", n->tmpdir);
-  if (mkdir(n->outdir, 0755) < 0) {
-    rc = ERR_SET(&err, -errno, "cannot create '%s': %s", n->outdir, strerror(errno));
+  n->x->outdir = xasprintf("%s/out", n->x->tmpdir);
+  n->x->logpath = xasprintf("%s/log", n->x->tmpdir);
+  if (mkdir(n->x->outdir, 0755) < 0) {
+    rc = ERR_SET(&err, -errno, "cannot create '%s': %s", n->x->outdir, strerror(errno));
     goto fail;
   }
-  make_output_parents(n->outdir, t);
+  make_output_parents(n->x->outdir, t);
   if (!(t->kind->flags & KIND_PROCESS)) {
     if ((rc = start_builtin(s, i, &err)) < 0)
       goto fail;
     return;
   }
-  if ((rc = exec_render(t, input_path, s, n->outdir, &cmd, &err)) < 0)
+  if ((rc = exec_render(t, input_path, s, n->x->outdir, &cmd, &err)) < 0)
     goto fail;
-  fd = open(n->logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  fd = open(n->x->logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    rc = ERR_SET(&err, -errno, "cannot create '%s': %s", n->logpath, strerror(errno));
+    rc = ERR_SET(&err, -errno, "cannot create '%s': %s", n->x->logpath, strerror(errno));
     exec_cmd_release(&cmd);
     goto fail;
   }
   timeout = task_param(t, "timeout");
-  n->proc.data = n;
-  rc = proc_spawn(&s->loop, &n->proc, cmd.argv, cmd.env, s->g->dir, fd,
+  n->x->proc.data = n;
+  rc = proc_spawn(&s->loop, &n->x->proc, cmd.argv, cmd.env, s->g->dir, fd,
                   timeout ? timeout->u.f : 0, on_proc_exit, &err);
   close(fd);
   if (rc == 0 && (s->o.verbose || s->prog.mode == PROGRESS_PLAIN))
@@ -540,18 +555,19 @@ static int acquire(struct sched *s, int i)
     return 0;
   }
   if (rc == 0) {
+    node_exec(n);
     if (n->state != TASK_LOCKWAIT) {
       task_set_state(s, i, TASK_LOCKWAIT);
       s->lockwait++;
       progress_line(&s->prog, "%s: another povid-dag is running the same action; waiting",
                     s->g->tasks[i].name);
     }
-    if (!n->lock_timer_init) {
-      uv_timer_init(&s->loop, &n->lock_timer);
-      n->lock_timer.data = n;
-      n->lock_timer_init = 1;
+    if (!n->x->lock_timer_init) {
+      uv_timer_init(&s->loop, &n->x->lock_timer);
+      n->x->lock_timer.data = n;
+      n->x->lock_timer_init = 1;
     }
-    uv_timer_start(&n->lock_timer, on_lock_timer, 50, 0);
+    uv_timer_start(&n->x->lock_timer, on_lock_timer, 50, 0);
     return 0;
   }
   n->locked = 1;
@@ -639,22 +655,22 @@ static void store_work(uv_work_t *req)
   res->outs = xcalloc(t->noutputs, sizeof *res->outs);
   for (k = 0; k < t->noutputs; k++) {
     const char *decl = t->outputs[k].path;
-    char *path = xasprintf("%s/%s", n->outdir, decl);
+    char *path = xasprintf("%s/%s", n->x->outdir, decl);
     struct stat st;
     size_t dl = strlen(decl);
     if (lstat(path, &st) < 0) {
-      ERR_SET(&n->werr, PD_ETASK, "exited 0 but did not write declared output '%s' (${out}/%s)",
+      ERR_SET(&n->x->werr, PD_ETASK, "exited 0 but did not write declared output '%s' (${out}/%s)",
               t->outputs[k].name, decl);
       free(path);
       return;
     }
     if (dl > 0 && decl[dl - 1] == '/' && !S_ISDIR(st.st_mode)) {
-      ERR_SET(&n->werr, PD_ETASK, "output '%s' (${out}/%s) was declared a directory but is not one",
+      ERR_SET(&n->x->werr, PD_ETASK, "output '%s' (${out}/%s) was declared a directory but is not one",
               t->outputs[k].name, decl);
       free(path);
       return;
     }
-    rc = cache_ingest(s->c, path, &res->outs[k], &n->werr);
+    rc = cache_ingest(s->c, path, &res->outs[k], &n->x->werr);
     free(path);
     if (rc < 0)
       return;
@@ -662,7 +678,7 @@ static void store_work(uv_work_t *req)
     res->nouts = k + 1;
   }
   memset(&log, 0, sizeof log);
-  if (cache_ingest(s->c, n->logpath, &log, &n->werr) < 0)
+  if (cache_ingest(s->c, n->x->logpath, &log, &n->x->werr) < 0)
     return;
   res->has_log = 1;
   memcpy(res->log, log.digest, PD_DIGEST_LEN);
@@ -670,7 +686,7 @@ static void store_work(uv_work_t *req)
   res->start = n->wall_start;
   res->duration = n->duration;
   res->task = xstrdup(t->name);
-  if (cache_action_put(s->c, n->key, n->preimage, res, &n->werr) < 0)
+  if (cache_action_put(s->c, n->key, n->preimage, res, &n->x->werr) < 0)
     return;
 }
 
@@ -681,8 +697,8 @@ static void store_outputs(struct sched *s, int i)
   struct sched_node *n = &s->n[i];
   task_set_state(s, i, TASK_STORING);
   s->storing++;
-  n->work.data = n;
-  uv_queue_work(&s->loop, &n->work, store_work, after_store);
+  n->x->work.data = n;
+  uv_queue_work(&s->loop, &n->x->work, store_work, after_store);
 }
 
 static void after_store(uv_work_t *req, int status)
@@ -692,10 +708,10 @@ static void after_store(uv_work_t *req, int status)
   int i = n->idx;
   (void)status;
   s->storing--;
-  if (n->werr.code) {
+  if (n->x->werr.code) {
     char msg[PD_ERR_MSG];
-    snprintf(msg, sizeof msg, "%s", n->werr.msg);
-    pd_err_clear(&n->werr);
+    snprintf(msg, sizeof msg, "%s", n->x->werr.msg);
+    pd_err_clear(&n->x->werr);
     action_result_release(&n->res);
     attempt_failed(s, i, msg);
     pump(s);
@@ -758,8 +774,8 @@ static void attempt_failed(struct sched *s, int i, const char *why)
 
   progress_error(&s->prog, "error: task '%s' (attempt %d of %d): %s", t->name, n->attempts,
                  t->retries + 1, why);
-  if (n->logpath)
-    show_log_tail(s, n->logpath);
+  if (n->x && n->x->logpath)
+    show_log_tail(s, n->x->logpath);
   release_slots(s, i);
   if (n->attempts <= t->retries && !s->stop_starting) {
     cleanup_attempt(s, i);
@@ -776,8 +792,8 @@ static void attempt_failed(struct sched *s, int i, const char *why)
   }
   /* Keep the failed attempt's log for the run record. */
   memset(&log, 0, sizeof log);
-  if (n->logpath && access(n->logpath, F_OK) == 0 &&
-      cache_ingest(s->c, n->logpath, &log, &err) == 0) {
+  if (n->x && n->x->logpath && access(n->x->logpath, F_OK) == 0 &&
+      cache_ingest(s->c, n->x->logpath, &log, &err) == 0) {
     n->has_log = 1;
     memcpy(n->log, log.digest, PD_DIGEST_LEN);
   }
@@ -861,9 +877,9 @@ static void check_done(struct sched *s)
       s->skipped++;
   }
   for (i = 0; i < s->g->ntasks; i++)
-    if (s->n[i].lock_timer_init) {
-      uv_close((uv_handle_t *)&s->n[i].lock_timer, NULL);
-      s->n[i].lock_timer_init = 0;
+    if (s->n[i].x && s->n[i].x->lock_timer_init) {
+      uv_close((uv_handle_t *)&s->n[i].x->lock_timer, NULL);
+      s->n[i].x->lock_timer_init = 0;
     }
   close_signals(s);
   if (s->async_on) {
@@ -885,10 +901,10 @@ static void on_signal(uv_signal_t *h, int signum)
                  s->running == 1 ? "" : "s");
   for (i = 0; i < s->g->ntasks; i++) {
     struct sched_node *n = &s->n[i];
-    if (n->state == TASK_RUNNING && n->run)
-      atomic_store(&n->run->cancel, 1);
+    if (n->state == TASK_RUNNING && n->x->run)
+      atomic_store(&n->x->run->cancel, 1);
     else if (n->state == TASK_RUNNING)
-      proc_terminate(&n->proc, second ? 0.0 : 2.0);
+      proc_terminate(&n->x->proc, second ? 0.0 : 2.0);
   }
   check_done(s);
 }
@@ -905,12 +921,12 @@ static size_t list_running(void *arg, struct progress_item *items, size_t max)
     items[n].start = nd->start;
     items[n].frac = -1;
     items[n].msg = nd->state == TASK_STORING ? "storing outputs" : NULL;
-    if (nd->run) {
-      pthread_mutex_lock(&nd->run->mu);
-      items[n].frac = nd->run->frac;
-      snprintf(nd->progress_msg, sizeof nd->progress_msg, "%s", nd->run->msg);
-      pthread_mutex_unlock(&nd->run->mu);
-      items[n].msg = nd->progress_msg[0] ? nd->progress_msg : NULL;
+    if (nd->x->run) {
+      pthread_mutex_lock(&nd->x->run->mu);
+      items[n].frac = nd->x->run->frac;
+      snprintf(nd->x->progress_msg, sizeof nd->x->progress_msg, "%s", nd->x->run->msg);
+      pthread_mutex_unlock(&nd->x->run->mu);
+      items[n].msg = nd->x->progress_msg[0] ? nd->x->progress_msg : NULL;
     }
     n++;
   }
@@ -1036,6 +1052,8 @@ int sched_run(struct graph *g, struct cache *c, const struct sched_opts *o,
       drain(s);
     }
   }
+  if (getenv("POVID_PROFILE"))
+    fprintf(stderr, "walk         %6.1f ms\n", (progress_now() - s->t0) * 1e3);
   pump(s);
   check_done(s);
   uv_run(&s->loop, UV_RUN_DEFAULT);
@@ -1045,9 +1063,13 @@ int sched_run(struct graph *g, struct cache *c, const struct sched_opts *o,
   if (!o->plan) {
     char *rec = record_build(s, sched__wall_now());
     struct pd_err rerr = { 0 };
+    if (getenv("POVID_PROFILE"))
+      fprintf(stderr, "record built %6.1f ms (%zu bytes)\n", (progress_now() - s->t0) * 1e3, strlen(rec));
     if (cache_run_put(c, s->run_id, rec, &rerr) < 0)
       fprintf(stderr, "warning: cannot store the run record: %s\n", rerr.msg);
     free(rec);
+    if (getenv("POVID_PROFILE"))
+      fprintf(stderr, "record put   %6.1f ms\n", (progress_now() - s->t0) * 1e3);
   }
   if (s->fatal.code) {
     *err = s->fatal;
@@ -1127,9 +1149,12 @@ void sched_free(struct sched *s)
     if (n->has_res || n->res.outs)
       action_result_release(&n->res);
     free(n->error);
-    free(n->tmpdir);
-    free(n->outdir);
-    free(n->logpath);
+    if (n->x) {
+      free(n->x->tmpdir);
+      free(n->x->outdir);
+      free(n->x->logpath);
+      free(n->x);
+    }
   }
   free(s->n);
   free(s->pool_free);

@@ -16,27 +16,58 @@
 #include "registry.h"
 #include "strbuf.h"
 
+/* An input named "a.b" (a reference: task and output) or "a" (a source: b
+ * is NULL). Names are borrowed from the graph, so collecting allocates
+ * nothing until a task has more inputs than the stack arrays hold. */
 struct named_digest {
-  char *name;
+  const char *a, *b;
   uint8_t d[PD_DIGEST_LEN];
 };
 
+#define KEY_STACK 32
+
+struct nd_vec {
+  struct named_digest *v;
+  size_t n, cap;
+  struct named_digest stack[KEY_STACK];
+};
+
 struct collect {
-  struct named_digest *ins, *srcs;
-  size_t nins, nsrcs;
+  struct nd_vec ins, srcs;
   struct cache *c;
   key_input_cb *cb;
   void *arg;
   int missing;
 };
 
-static void nd_add(struct named_digest **v, size_t *n, char *name, const uint8_t d[PD_DIGEST_LEN])
+static void nd_init(struct nd_vec *v)
+{
+  v->v = v->stack;
+  v->n = 0;
+  v->cap = KEY_STACK;
+}
+
+static void nd_free(struct nd_vec *v)
+{
+  if (v->v != v->stack)
+    free(v->v);
+}
+
+static void nd_add(struct nd_vec *v, const char *a, const char *b, const uint8_t d[PD_DIGEST_LEN])
 {
   /* Duplicates are dropped after sorting, in nd_json. */
-  *v = xrealloc(*v, (*n + 1) * sizeof **v);
-  (*v)[*n].name = name;
-  memcpy((*v)[*n].d, d, PD_DIGEST_LEN);
-  (*n)++;
+  if (v->n == v->cap) {
+    struct named_digest *bigger = xmalloc(2 * v->cap * sizeof *bigger);
+    memcpy(bigger, v->v, v->n * sizeof *bigger);
+    if (v->v != v->stack)
+      free(v->v);
+    v->v = bigger;
+    v->cap *= 2;
+  }
+  v->v[v->n].a = a;
+  v->v[v->n].b = b;
+  memcpy(v->v[v->n].d, d, PD_DIGEST_LEN);
+  v->n++;
 }
 
 static int collect(struct collect *co, const struct val *v, struct pd_err *err)
@@ -52,7 +83,7 @@ static int collect(struct collect *co, const struct val *v, struct pd_err *err)
       co->missing = 1;
       return 0;
     }
-    nd_add(&co->ins, &co->nins, xasprintf("%s.%s", v->u.ref.task, v->u.ref.output), p);
+    nd_add(&co->ins, v->u.ref.task, v->u.ref.output, p);
     return 0;
   case V_FILE:
   case V_DIR:
@@ -60,7 +91,7 @@ static int collect(struct collect *co, const struct val *v, struct pd_err *err)
                            : cache_dir_digest(co->c, v->u.src.path, d, err);
     if (rc < 0)
       return rc;
-    nd_add(&co->srcs, &co->nsrcs, xstrdup(v->u.src.rel), d);
+    nd_add(&co->srcs, v->u.src.rel, NULL, d);
     return 0;
   case V_LIST:
   case V_CONCAT:
@@ -78,36 +109,49 @@ static int collect(struct collect *co, const struct val *v, struct pd_err *err)
   }
 }
 
-static int nd_cmp(const void *a, const void *b)
+/* Orders names as strcmp orders them joined ("a.b"): task and output names
+ * are identifiers, whose characters all sort after '.', so comparing the
+ * task names first and then the outputs gives the same order. Sources
+ * (b == NULL) are only compared with sources. */
+static int nd_cmp(const void *x, const void *y)
 {
-  return strcmp(((const struct named_digest *)a)->name, ((const struct named_digest *)b)->name);
+  const struct named_digest *p = x, *q = y;
+  int c = strcmp(p->a, q->a);
+  if (c || !p->b || !q->b)
+    return c;
+  return strcmp(p->b, q->b);
 }
 
-static void nd_json(struct strbuf *sb, const char *field, struct named_digest *v, size_t n)
+static void nd_json(struct strbuf *sb, const char *field, struct nd_vec *vec)
 {
-  char hex[PD_DIGEST_HEX];
-  size_t i;
+  struct named_digest *v = vec->v;
+  size_t n = vec->n, i;
+  struct strbuf name;
   if (n > 1)
     qsort(v, n, sizeof *v, nd_cmp);
+  strbuf_init(&name, 64);
   strbuf_addf(sb, ",\"%s\":{", field);
   for (i = 0; i < n; i++) {
-    if (i && strcmp(v[i].name, v[i - 1].name) == 0)
+    if (i && nd_cmp(&v[i], &v[i - 1]) == 0)
       continue; /* the same input named twice */
     if (i)
       strbuf_addch(sb, ',');
-    strbuf_add_json_str(sb, v[i].name, strlen(v[i].name));
-    digest_hex(v[i].d, hex);
-    strbuf_addf(sb, ":\"%s\"", hex);
+    strbuf_reset(&name);
+    strbuf_addstr(&name, v[i].a);
+    if (v[i].b) {
+      strbuf_addch(&name, '.');
+      strbuf_addstr(&name, v[i].b);
+    }
+    strbuf_add_json_str(sb, name.buf, name.len);
+    strbuf_grow(sb, PD_DIGEST_HEX + 2);
+    sb->buf[sb->len++] = ':';
+    sb->buf[sb->len++] = '"';
+    digest_hex(v[i].d, sb->buf + sb->len);
+    sb->len += PD_DIGEST_HEX - 1;
+    strbuf_addch(sb, '"');
   }
   strbuf_addch(sb, '}');
-}
-
-static void nd_free(struct named_digest *v, size_t n)
-{
-  size_t i;
-  for (i = 0; i < n; i++)
-    free(v[i].name);
-  free(v);
+  strbuf_release(&name);
 }
 
 int key_compute(struct cache *c, const struct task *t, key_input_cb *cb, void *arg,
@@ -119,12 +163,14 @@ int key_compute(struct cache *c, const struct task *t, key_input_cb *cb, void *a
   int rc;
 
   memset(&co, 0, sizeof co);
+  nd_init(&co.ins);
+  nd_init(&co.srcs);
   co.c = c;
   co.cb = cb;
   co.arg = arg;
   if ((rc = collect(&co, &t->params, err)) < 0 || co.missing) {
-    nd_free(co.ins, co.nins);
-    nd_free(co.srcs, co.nsrcs);
+    nd_free(&co.ins);
+    nd_free(&co.srcs);
     return rc < 0 ? rc : 1;
   }
 
@@ -148,11 +194,11 @@ int key_compute(struct cache *c, const struct task *t, key_input_cb *cb, void *a
     val_to_json(&t->params.u.map.v[i], pre);
   }
   strbuf_addch(pre, '}');
-  nd_json(pre, "inputs", co.ins, co.nins);
-  nd_json(pre, "sources", co.srcs, co.nsrcs);
+  nd_json(pre, "inputs", &co.ins);
+  nd_json(pre, "sources", &co.srcs);
   strbuf_addch(pre, '}');
   digest_buf(pre->buf, pre->len, key);
-  nd_free(co.ins, co.nins);
-  nd_free(co.srcs, co.nsrcs);
+  nd_free(&co.ins);
+  nd_free(&co.srcs);
   return 0;
 }

@@ -20,6 +20,7 @@
 #include "graph.h"
 #include "registry.h"
 #include "scheduler.h"
+#include "snapshot.h"
 #include "strbuf.h"
 #include "version.h"
 
@@ -383,24 +384,75 @@ static int plan(const struct opts *o, struct graph *g, struct cache *c, size_t f
 #include "explain.h"
 
 #define PROF(what) do { if (getenv("POVID_PROFILE")) { double t1_ = progress_now(); fprintf(stderr, "%-12s %6.1f ms\n", what, (t1_ - t0) * 1e3); t0 = t1_; } } while (0)
+static void fill_snapshot_args(const struct opts *o, const char *graph_real, int jobs, int gpus,
+                               struct snapshot_args *a)
+{
+  memset(a, 0, sizeof *a);
+  a->graph_real = graph_real;
+  a->overrides = o->sets;
+  a->noverrides = o->nsets;
+  a->targets = o->pos + 1;
+  a->ntargets = o->npos - 1;
+  a->argc = o->argc;
+  a->argv = o->argv;
+  a->jobs = jobs;
+  a->gpus = gpus;
+}
+
 static int cmd_run(struct opts *o)
 {
   struct graph g;
   struct cache *c = NULL;
   struct sched *s = NULL;
   struct sched_opts so;
+  struct snapshot_args sa;
   struct pd_err err = { 0 };
   int *targets = NULL;
   size_t nt, i, executed, cached, failed, skipped, stale;
   double t0 = progress_now();
+  char *real = NULL, *dir;
   int rc;
 
-  if ((rc = load_graph(o, &g)))
+  memset(&g, 0, sizeof g);
+  if (o->npos < 1)
+    return usage_error(o->cmd, "run needs a graph FILE");
+  fill_sched_opts(o, &so, NULL, 0, o->dry_run);
+  /* The no-op fast path needs only the cache, found beside the graph. */
+  if (!o->dry_run && !getenv("POVID_NO_SNAPSHOT") && (real = realpath(o->pos[0], NULL))) {
+    char run_id[32];
+    size_t ntasks;
+    dir = xstrdup(real);
+    *strrchr(dir, '/') = '\0';
+    rc = open_cache(o, *dir ? dir : "/", &c);
+    free(dir);
+    if (rc) {
+      free(real);
+      return rc;
+    }
+    fill_snapshot_args(o, real, so.jobs, so.gpus, &sa);
+    if (snapshot_run(c, &sa, run_id, &ntasks)) {
+      if (o->progress != PROGRESS_QUIET)
+        fprintf(stderr, "povid-dag: 0 executed, %zu cached, 0 failed, 0 skipped in %.2fs (run %s)\n",
+                ntasks, progress_now() - t0, run_id);
+      PROF("snapshot");
+#ifdef PD_FREE_ON_EXIT
+      cache_close(c);
+      free(real);
+#endif
+      return 0;
+    }
+    PROF("snapshot miss");
+  }
+  if ((rc = load_graph(o, &g))) {
+    /* graph_load released g already */
+    free(real);
+    if (c)
+      cache_close(c);
     return rc;
+  }
   PROF("load");
-  if ((rc = open_cache(o, g.dir, &c)))
+  if (!c && (rc = open_cache(o, g.dir, &c)))
     goto out;
-  PROF("open");
   if ((rc = resolve_targets(o, &g, 1, &targets, &nt)))
     goto out;
   fill_sched_opts(o, &so, targets, nt, o->dry_run);
@@ -413,6 +465,7 @@ static int cmd_run(struct opts *o)
   }
   sched_counts(s, &executed, &cached, &failed, &skipped, &stale);
   if (o->dry_run) {
+    size_t blocked = 0;
     for (i = 0; i < g.ntasks; i++) {
       int t = g.topo[i];
       struct sched_task_info info;
@@ -420,27 +473,24 @@ static int cmd_run(struct opts *o)
       sched_task(s, t, &info);
       if (info.state != TASK_STALE && info.state != TASK_BLOCKED)
         continue;
+      blocked += info.state == TASK_BLOCKED;
       why = explain_short(c, &g, s, t);
       printf("%s %s (%s)\n", info.state == TASK_STALE ? "would run:" : "then:     ",
              g.tasks[t].name, why);
       free(why);
     }
-    {
-      size_t blocked = 0;
-      for (i = 0; i < g.ntasks; i++) {
-        struct sched_task_info info;
-        sched_task(s, (int)i, &info);
-        blocked += info.state == TASK_BLOCKED;
-      }
-      printf("%zu would run, %zu cached\n", stale, cached);
-      if (blocked)
-        printf("%zu more run after a stale dependency, unless its outputs come out unchanged "
-               "(early cutoff)\n", blocked);
-    }
+    printf("%zu would run, %zu cached\n", stale, cached);
+    if (blocked)
+      printf("%zu more run after a stale dependency, unless its outputs come out unchanged "
+             "(early cutoff)\n", blocked);
     rc = 0;
     goto out;
   }
   rc = sched_exit_code(s);
+  if (real) {
+    fill_snapshot_args(o, real, so.jobs, so.gpus, &sa);
+    snapshot_save(c, &sa, &g, s);
+  }
   if (o->progress != PROGRESS_QUIET || rc)
     fprintf(stderr, "povid-dag: %zu executed, %zu cached, %zu failed, %zu skipped in %.2fs (run %s)\n",
             executed, cached, failed, skipped, progress_now() - t0, sched_run_id(s));
@@ -453,6 +503,7 @@ out:
   if (s)
     return rc;
 #endif
+  free(real);
   free(targets);
   sched_free(s);
   if (c)

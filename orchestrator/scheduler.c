@@ -8,9 +8,9 @@
  * finished is evaluated at once. On a no-op rerun the whole graph resolves
  * in that synchronous walk before the loop even starts.
  *
- * exec tasks are child processes (proc.c); builtin kinds run on a thread of
- * their own (not libuv's small pool, which stays free for storing outputs)
- * and wake the loop through one uv_async_t when they finish.
+ * Running one task (the action lock, exec tasks as child processes via
+ * proc.c, builtin kinds on a thread of their own rather than libuv's small
+ * pool, which stays free for storing outputs, and retries) is runner.c.
  *
  * Left out for now: rate limits for API pools (with the API task kinds).
  */
@@ -34,12 +34,9 @@
 #include "run.h"
 #include "scheduler_int.h"
 
-#define QUEUE_SCAN 64 /* how far past a head that does not fit pump() looks */
+#define QUEUE_SCAN 64 /* how far past a head that does not fit sched__pump() looks */
 
 static void evaluate(struct sched *s, int i);
-static void pump(struct sched *s);
-static void check_done(struct sched *s);
-static void attempt_failed(struct sched *s, int i, const char *why);
 
 const char *task_state_name(enum task_state st)
 {
@@ -70,8 +67,8 @@ double sched__wall_now(void)
 
 static int tracing = -1;
 
-#define task_set_state(s, i, st) task_set_state_at((s), (i), (st), __LINE__)
-static void task_set_state_at(struct sched *s, int i, enum task_state st, int line)
+#define task_set_state(s, i, st) sched__set_state_at((s), (i), (st), __LINE__)
+void sched__set_state_at(struct sched *s, int i, enum task_state st, int line)
 {
   if (tracing < 0)
     tracing = getenv("POVID_TRACE") && *getenv("POVID_TRACE");
@@ -80,8 +77,7 @@ static void task_set_state_at(struct sched *s, int i, enum task_state st, int li
   s->n[i].state = st;
 }
 
-static void set_error(struct sched_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(struct sched_node *n, const char *fmt, ...)
+void sched__set_error(struct sched_node *n, const char *fmt, ...)
 {
   struct strbuf sb;
   va_list ap;
@@ -102,7 +98,7 @@ static int is_final(enum task_state st)
          st == TASK_CANCELLED || st == TASK_STALE || st == TASK_BLOCKED;
 }
 
-static void push_finished(struct sched *s, int i)
+void sched__push_finished(struct sched *s, int i)
 {
   if (s->nwork == s->awork) {
     s->awork = s->awork ? 2 * s->awork : 64;
@@ -115,7 +111,7 @@ static void push_finished(struct sched *s, int i)
 
 /* Tells the dependents of every finished task; evaluates those that became
  * ready. Iterative, so a 10,000-deep chain does not recurse. */
-static void drain(struct sched *s)
+void sched__drain(struct sched *s)
 {
   while (s->nwork > 0) {
     int i = s->work[--s->nwork];
@@ -129,11 +125,11 @@ static void drain(struct sched *s)
         continue;
       if (st == TASK_FAILED || st == TASK_SKIPPED || st == TASK_CANCELLED) {
         task_set_state(s, r, st == TASK_CANCELLED ? TASK_CANCELLED : TASK_SKIPPED);
-        set_error(rn, "dependency '%s' %s", t->name,
+        sched__set_error(rn, "dependency '%s' %s", t->name,
                   st == TASK_FAILED ? "failed" : st == TASK_CANCELLED ? "was cancelled" : "did not run");
         if (st != TASK_CANCELLED)
           s->skipped++;
-        push_finished(s, r);
+        sched__push_finished(s, r);
         continue;
       }
       if (--rn->pending == 0)
@@ -157,7 +153,7 @@ static const uint8_t *input_digest(void *arg, int node, const char *output)
   return NULL;
 }
 
-static void remember_last(struct sched *s, int i)
+void sched__remember_last(struct sched *s, int i)
 {
   uint8_t last[PD_DIGEST_LEN];
   struct pd_err err = { 0 };
@@ -182,21 +178,21 @@ static void evaluate(struct sched *s, int i)
     if (ds == TASK_STALE || ds == TASK_BLOCKED) {
       /* Plan mode: the dependency would run first; its outputs are unknown. */
       task_set_state(s, i, TASK_BLOCKED);
-      set_error(n, "waits on '%s'", s->g->tasks[t->deps[k]].name);
-      push_finished(s, i);
+      sched__set_error(n, "waits on '%s'", s->g->tasks[t->deps[k]].name);
+      sched__push_finished(s, i);
       return;
     }
   }
   rc = key_compute(s->c, t, input_digest, s, &s->pre, n->key, &err);
   if (rc != 0) {
     task_set_state(s, i, TASK_FAILED);
-    set_error(n, "%s", rc > 0 ? "an input is missing" : err.msg);
+    sched__set_error(n, "%s", rc > 0 ? "an input is missing" : err.msg);
     progress_error(&s->prog, "error: task '%s': %s", t->name, n->error);
     s->failed++;
     s->failed_any = 1;
     if (!s->o.keep_going)
       s->stop_starting = 1;
-    push_finished(s, i);
+    sched__push_finished(s, i);
     return;
   }
   n->has_key = 1;
@@ -214,27 +210,42 @@ static void evaluate(struct sched *s, int i)
     task_set_state(s, i, TASK_CACHED);
     s->cached++;
     if (!s->o.plan)
-      remember_last(s, i);
-    push_finished(s, i);
+      sched__remember_last(s, i);
+    sched__push_finished(s, i);
     return;
   }
   if (s->o.plan) {
     task_set_state(s, i, TASK_STALE);
     s->stale++;
-    push_finished(s, i);
+    sched__push_finished(s, i);
     return;
   }
   n->preimage = xstrndup(s->pre.buf, s->pre.len);
   task_set_state(s, i, TASK_READY);
-  /* Append to the ready queue. */
+  sched__enqueue(s, i, 0);
+}
+
+void sched__enqueue(struct sched *s, int i, int front)
+{
+  struct sched_node *n = &s->n[i];
   n->queued = 1;
-  n->qnext = -1;
-  n->qprev = s->qtail;
-  if (s->qtail >= 0)
-    s->n[s->qtail].qnext = i;
-  else
+  if (front) {
+    n->qprev = -1;
+    n->qnext = s->qhead;
+    if (s->qhead >= 0)
+      s->n[s->qhead].qprev = i;
+    else
+      s->qtail = i;
     s->qhead = i;
-  s->qtail = i;
+  } else {
+    n->qnext = -1;
+    n->qprev = s->qtail;
+    if (s->qtail >= 0)
+      s->n[s->qtail].qnext = i;
+    else
+      s->qhead = i;
+    s->qtail = i;
+  }
 }
 
 static void dequeue(struct sched *s, int i)
@@ -283,7 +294,7 @@ static void take_slots(struct sched *s, int i)
   n->holding = 1;
 }
 
-static void release_slots(struct sched *s, int i)
+void sched__release_slots(struct sched *s, int i)
 {
   struct sched_node *n = &s->n[i];
   int *pc = pool_counter(s, n->pool);
@@ -295,342 +306,18 @@ static void release_slots(struct sched *s, int i)
   n->holding = 0;
 }
 
-/* --- running ------------------------------------------------------------ */
-
-static void cleanup_attempt(struct sched *s, int i)
-{
-  struct sched_node *n = &s->n[i];
-  if (!n->x)
-    return;
-  if (n->x->tmpdir && !getenv("POVID_KEEP_TMP"))
-    cache_rmtree(n->x->tmpdir);
-  free(n->x->tmpdir);
-  free(n->x->outdir);
-  free(n->x->logpath);
-  n->x->tmpdir = n->x->outdir = n->x->logpath = NULL;
-}
-
-static struct node_exec *node_exec(struct sched_node *n)
-{
-  if (!n->x) {
-    n->x = xcalloc(1, sizeof *n->x);
-    n->x->proc.data = n;
-  }
-  return n->x;
-}
-
-static void unlock_node(struct sched *s, int i)
-{
-  struct sched_node *n = &s->n[i];
-  if (n->locked) {
-    cache_unlock(s->c, n->key, n->lock_fd);
-    n->locked = 0;
-    n->lock_fd = -1;
-  }
-}
-
-static const char *input_path(void *arg, int node, const char *output, struct pd_err *err)
-{
-  return sched_output_path(arg, node, output, err);
-}
-
-/* Creates the parent folders of each declared output under ${out}, so that
- * "sub/x.txt" can be written without a mkdir in the command. */
-static void make_output_parents(const char *outdir, const struct task *t)
-{
-  size_t k;
-  for (k = 0; k < t->noutputs; k++) {
-    char *p = xasprintf("%s/%s", outdir, t->outputs[k].path), *q;
-    size_t len = strlen(p);
-    while (len > 0 && p[len - 1] == '/')
-      p[--len] = '\0';
-    for (q = p + strlen(outdir) + 1; (q = strchr(q, '/')) != NULL; q++) {
-      *q = '\0';
-      mkdir(p, 0755);
-      *q = '/';
-    }
-    free(p);
-  }
-}
-
-static void on_proc_exit(struct proc *p, int64_t status, int sig, int timed_out);
-
-/* --- builtin kinds on worker threads ---------------------------------------- */
-
-/* Resolves every reference in v to a materialized path, on the loop thread,
- * so that the worker only ever reads them. */
-static int resolve_refs(struct sched *s, const struct val *v, struct pd_err *err)
-{
-  size_t k;
-  int rc;
-  switch (v->kind) {
-  case V_REF:
-    return sched_output_path(s, v->u.ref.node, v->u.ref.output, err) ? 0 : PD_ENOTFOUND;
-  case V_LIST:
-  case V_CONCAT:
-    for (k = 0; k < v->u.list.n; k++)
-      if ((rc = resolve_refs(s, &v->u.list.v[k], err)) < 0)
-        return rc;
-    return 0;
-  case V_MAP:
-    for (k = 0; k < v->u.map.n; k++)
-      if ((rc = resolve_refs(s, &v->u.map.v[k], err)) < 0)
-        return rc;
-    return 0;
-  default:
-    return 0;
-  }
-}
-
-static const char *resolve_on_worker(void *arg, const struct val *v)
-{
-  struct pd_err err = { 0 };
-  return sched_output_path(arg, v->u.ref.node, v->u.ref.output, &err);
-}
-
-static void builtin_main(void *arg)
-{
-  struct sched_node *n = arg;
-  n->x->thread_rc = n->s->g->tasks[n->idx].kind->run(n->x->run);
-  if (n->x->thread_rc < 0 && !n->x->run->err.code)
-    ERR_SET(&n->x->run->err, n->x->thread_rc, "%s", pd_strerror(n->x->thread_rc));
-  atomic_store(&n->x->thread_done, 1);
-  uv_async_send(&n->s->async);
-}
-
-static void free_run(struct sched_node *n)
-{
-  if (!n->x->run)
-    return;
-  if (n->x->run->log)
-    fclose(n->x->run->log);
-  pthread_mutex_destroy(&n->x->run->mu);
-  free(n->x->run);
-  n->x->run = NULL;
-}
-
-static int start_builtin(struct sched *s, int i, struct pd_err *err)
-{
-  struct sched_node *n = &s->n[i];
-  const struct task *t = &s->g->tasks[i];
-  struct task_run *r;
-  int rc;
-  if ((rc = resolve_refs(s, &t->params, err)) < 0)
-    return rc;
-  r = xcalloc(1, sizeof *r);
-  r->task = t;
-  r->outdir = n->x->outdir;
-  r->threads = n->cpu_slots > 0 ? n->cpu_slots : 1;
-  r->cache = s->c;
-  r->frac = -1;
-  r->resolve = resolve_on_worker;
-  r->resolve_arg = s;
-  pthread_mutex_init(&r->mu, NULL);
-  r->log = fopen(n->x->logpath, "w");
-  if (!r->log) {
-    rc = ERR_SET(err, -errno, "cannot create '%s': %s", n->x->logpath, strerror(errno));
-    pthread_mutex_destroy(&r->mu);
-    free(r);
-    return rc;
-  }
-  n->x->run = r;
-  atomic_store(&n->x->thread_done, 0);
-  n->start = progress_now();
-  n->wall_start = sched__wall_now();
-  if ((rc = uv_thread_create(&n->x->thread, builtin_main, n)) < 0) {
-    free_run(n);
-    return ERR_SET(err, rc, "cannot start a worker thread: %s", uv_strerror(rc));
-  }
-  s->running++;
-  task_set_state(s, i, TASK_RUNNING);
-  if (s->prog.mode == PROGRESS_PLAIN)
-    progress_line(&s->prog, "[%zu/%zu] run %s (%s)", s->finished + s->running, s->needed,
-                  t->name, t->kind->name);
-  return 0;
-}
-
-static void store_outputs(struct sched *s, int i);
-
-/* A worker thread finished: collect it on the loop. */
-static void on_async(uv_async_t *h)
-{
-  struct sched *s = h->data;
-  size_t i;
-  for (i = 0; i < s->g->ntasks; i++) {
-    struct sched_node *n = &s->n[i];
-    char why[PD_ERR_MSG];
-    if (n->state != TASK_RUNNING || !n->x->run || !atomic_load(&n->x->thread_done))
-      continue;
-    uv_thread_join(&n->x->thread);
-    s->running--;
-    n->duration = progress_now() - n->start;
-    snprintf(why, sizeof why, "%s", n->x->run->err.msg);
-    free_run(n);
-    if (s->interrupted) {
-      cleanup_attempt(s, (int)i);
-      unlock_node(s, (int)i);
-      release_slots(s, (int)i);
-      task_set_state(s, (int)i, TASK_CANCELLED);
-      set_error(n, "interrupted");
-      push_finished(s, (int)i);
-      drain(s);
-    } else if (n->x->thread_rc == 0) {
-      store_outputs(s, (int)i);
-    } else {
-      attempt_failed(s, (int)i, why);
-    }
-  }
-  pump(s);
-  check_done(s);
-}
-
-static void start(struct sched *s, int i)
-{
-  struct sched_node *n = &s->n[i];
-  const struct task *t = &s->g->tasks[i];
-  struct pd_err err = { 0 };
-  struct exec_cmd cmd;
-  const struct val *timeout;
-  int fd, rc;
-
-  node_exec(n);
-  n->attempts++;
-  if ((rc = cache_mkdtemp(s->c, t->name, &n->x->tmpdir, &err)) < 0)
-    goto fail;
-  n->x->outdir = xasprintf("%s/out", n->x->tmpdir);
-  n->x->logpath = xasprintf("%s/log", n->x->tmpdir);
-  if (mkdir(n->x->outdir, 0755) < 0) {
-    rc = ERR_SET(&err, -errno, "cannot create '%s': %s", n->x->outdir, strerror(errno));
-    goto fail;
-  }
-  make_output_parents(n->x->outdir, t);
-  if (!(t->kind->flags & KIND_PROCESS)) {
-    if ((rc = start_builtin(s, i, &err)) < 0)
-      goto fail;
-    return;
-  }
-  if ((rc = exec_render(t, input_path, s, n->x->outdir, &cmd, &err)) < 0)
-    goto fail;
-  fd = open(n->x->logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    rc = ERR_SET(&err, -errno, "cannot create '%s': %s", n->x->logpath, strerror(errno));
-    exec_cmd_release(&cmd);
-    goto fail;
-  }
-  timeout = task_param(t, "timeout");
-  n->x->proc.data = n;
-  rc = proc_spawn(&s->loop, &n->x->proc, cmd.argv, cmd.env, s->g->dir, fd,
-                  timeout ? timeout->u.f : 0, on_proc_exit, &err);
-  close(fd);
-  if (rc == 0 && (s->o.verbose || s->prog.mode == PROGRESS_PLAIN))
-    progress_line(&s->prog, "[%zu/%zu] run %s%s%s", s->finished + s->running + 1, s->needed,
-                  t->name, s->o.verbose ? ": " : "", s->o.verbose ? cmd.display : "");
-  exec_cmd_release(&cmd);
-  if (rc < 0)
-    goto fail;
-  n->start = progress_now();
-  n->wall_start = sched__wall_now();
-  s->running++;
-  task_set_state(s, i, TASK_RUNNING);
-  return;
-fail:
-  attempt_failed(s, i, err.msg);
-}
-
-static void on_lock_timer(uv_timer_t *h);
-
-/* Takes the action lock; re-checks the cache once it is ours, since another
- * process may just have stored the result. Returns 1 to go on, 0 when the
- * task was finished or parked. */
-static int acquire(struct sched *s, int i)
-{
-  struct sched_node *n = &s->n[i];
-  struct pd_err err = { 0 };
-  int rc;
-  if (n->locked)
-    return 1;
-  rc = cache_lock(s->c, n->key, &n->lock_fd, &err);
-  if (rc < 0) {
-    attempt_failed(s, i, err.msg);
-    return 0;
-  }
-  if (rc == 0) {
-    node_exec(n);
-    if (n->state != TASK_LOCKWAIT) {
-      task_set_state(s, i, TASK_LOCKWAIT);
-      s->lockwait++;
-      progress_line(&s->prog, "%s: another povid-dag is running the same action; waiting",
-                    s->g->tasks[i].name);
-    }
-    if (!n->x->lock_timer_init) {
-      uv_timer_init(&s->loop, &n->x->lock_timer);
-      n->x->lock_timer.data = n;
-      n->x->lock_timer_init = 1;
-    }
-    uv_timer_start(&n->x->lock_timer, on_lock_timer, 50, 0);
-    return 0;
-  }
-  n->locked = 1;
-  if (n->state == TASK_LOCKWAIT)
-    s->lockwait--;
-  rc = cache_action_get(s->c, n->key, &n->res, &err);
-  if (rc == 1) {
-    n->has_res = 1;
-    unlock_node(s, i);
-    task_set_state(s, i, TASK_CACHED);
-    s->cached++;
-    remember_last(s, i);
-    progress_line(&s->prog, "%s: stored meanwhile by another run; reused", s->g->tasks[i].name);
-    push_finished(s, i);
-    drain(s);
-    return 0;
-  }
-  return 1;
-}
-
-static void on_lock_timer(uv_timer_t *h)
-{
-  struct sched_node *n = h->data;
-  struct sched *s = n->s;
-  if (n->state != TASK_LOCKWAIT)
-    return;
-  if (s->stop_starting) {
-    s->lockwait--;
-    task_set_state(s, n->idx, s->interrupted ? TASK_CANCELLED : TASK_SKIPPED);
-    set_error(n, "not started: the run stopped");
-    push_finished(s, n->idx);
-    drain(s);
-    check_done(s);
-    return;
-  }
-  if (acquire(s, n->idx)) {
-    /* Ours now and still a miss: back to the queue for slots. */
-    task_set_state(s, n->idx, TASK_READY);
-    n->queued = 1;
-    n->qnext = s->qhead;
-    n->qprev = -1;
-    if (s->qhead >= 0)
-      s->n[s->qhead].qprev = n->idx;
-    else
-      s->qtail = n->idx;
-    s->qhead = n->idx;
-  }
-  pump(s);
-  check_done(s);
-}
-
-static void pump(struct sched *s)
+void sched__pump(struct sched *s)
 {
   int i = s->qhead, scanned = 0;
   while (i >= 0 && !s->stop_starting && scanned < QUEUE_SCAN) {
     int next = s->n[i].qnext;
     if (fits(s, i)) {
       dequeue(s, i);
-      if (acquire(s, i)) {
+      if (sched__acquire(s, i)) {
         take_slots(s, i);
-        start(s, i);
+        sched__start(s, i);
       }
-      next = s->qhead; /* the queue may have changed under acquire() */
+      next = s->qhead; /* the queue may have changed under sched__acquire() */
       scanned = 0;
     } else {
       scanned++;
@@ -638,214 +325,6 @@ static void pump(struct sched *s)
     i = next;
   }
 }
-
-/* --- storing outputs (worker thread) --------------------------------------- */
-
-static void store_work(uv_work_t *req)
-{
-  struct sched_node *n = req->data;
-  struct sched *s = n->s;
-  const struct task *t = &s->g->tasks[n->idx];
-  struct action_result *res = &n->res;
-  struct artifact log;
-  size_t k;
-  int rc;
-
-  memset(res, 0, sizeof *res);
-  res->outs = xcalloc(t->noutputs, sizeof *res->outs);
-  for (k = 0; k < t->noutputs; k++) {
-    const char *decl = t->outputs[k].path;
-    char *path = xasprintf("%s/%s", n->x->outdir, decl);
-    struct stat st;
-    size_t dl = strlen(decl);
-    if (lstat(path, &st) < 0) {
-      ERR_SET(&n->x->werr, PD_ETASK, "exited 0 but did not write declared output '%s' (${out}/%s)",
-              t->outputs[k].name, decl);
-      free(path);
-      return;
-    }
-    if (dl > 0 && decl[dl - 1] == '/' && !S_ISDIR(st.st_mode)) {
-      ERR_SET(&n->x->werr, PD_ETASK, "output '%s' (${out}/%s) was declared a directory but is not one",
-              t->outputs[k].name, decl);
-      free(path);
-      return;
-    }
-    rc = cache_ingest(s->c, path, &res->outs[k], &n->x->werr);
-    free(path);
-    if (rc < 0)
-      return;
-    res->outs[k].name = xstrdup(t->outputs[k].name);
-    res->nouts = k + 1;
-  }
-  memset(&log, 0, sizeof log);
-  if (cache_ingest(s->c, n->x->logpath, &log, &n->x->werr) < 0)
-    return;
-  res->has_log = 1;
-  memcpy(res->log, log.digest, PD_DIGEST_LEN);
-  res->exit_status = 0;
-  res->start = n->wall_start;
-  res->duration = n->duration;
-  res->task = xstrdup(t->name);
-  if (cache_action_put(s->c, n->key, n->preimage, res, &n->x->werr) < 0)
-    return;
-}
-
-static void after_store(uv_work_t *req, int status);
-
-static void store_outputs(struct sched *s, int i)
-{
-  struct sched_node *n = &s->n[i];
-  task_set_state(s, i, TASK_STORING);
-  s->storing++;
-  n->x->work.data = n;
-  uv_queue_work(&s->loop, &n->x->work, store_work, after_store);
-}
-
-static void after_store(uv_work_t *req, int status)
-{
-  struct sched_node *n = req->data;
-  struct sched *s = n->s;
-  int i = n->idx;
-  (void)status;
-  s->storing--;
-  if (n->x->werr.code) {
-    char msg[PD_ERR_MSG];
-    snprintf(msg, sizeof msg, "%s", n->x->werr.msg);
-    pd_err_clear(&n->x->werr);
-    action_result_release(&n->res);
-    attempt_failed(s, i, msg);
-    pump(s);
-    check_done(s);
-    return;
-  }
-  n->has_res = 1;
-  n->has_log = n->res.has_log;
-  memcpy(n->log, n->res.log, PD_DIGEST_LEN);
-  remember_last(s, i);
-  cleanup_attempt(s, i);
-  unlock_node(s, i);
-  release_slots(s, i);
-  task_set_state(s, i, TASK_DONE);
-  s->executed++;
-  progress_line(&s->prog, "[%zu/%zu] done %s (%.2fs)", s->finished + 1, s->needed,
-                s->g->tasks[i].name, n->duration);
-  push_finished(s, i);
-  drain(s);
-  pump(s);
-  check_done(s);
-}
-
-/* Prints the last lines of a failed attempt's log. */
-static void show_log_tail(struct sched *s, const char *path)
-{
-  char buf[4096];
-  ssize_t got;
-  off_t size;
-  int fd = open(path, O_RDONLY | O_CLOEXEC), lines = 0;
-  char *p;
-  if (fd < 0)
-    return;
-  size = lseek(fd, 0, SEEK_END);
-  if (size > (off_t)sizeof buf - 1)
-    lseek(fd, size - (off_t)sizeof buf + 1, SEEK_SET);
-  else
-    lseek(fd, 0, SEEK_SET);
-  got = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (got <= 0)
-    return;
-  buf[got] = '\0';
-  /* Keep the last 20 lines. */
-  for (p = buf + got - 1; p > buf; p--)
-    if (*p == '\n' && p != buf + got - 1 && ++lines == 20)
-      break;
-  if (*p == '\n')
-    p++;
-  progress_error(&s->prog, "--- log of the failed attempt (last lines) ---\n%s%s---", p,
-                 buf[got - 1] == '\n' ? "" : "\n");
-}
-
-static void attempt_failed(struct sched *s, int i, const char *why)
-{
-  struct sched_node *n = &s->n[i];
-  const struct task *t = &s->g->tasks[i];
-  struct pd_err err = { 0 };
-  struct artifact log;
-
-  progress_error(&s->prog, "error: task '%s' (attempt %d of %d): %s", t->name, n->attempts,
-                 t->retries + 1, why);
-  if (n->x && n->x->logpath)
-    show_log_tail(s, n->x->logpath);
-  release_slots(s, i);
-  if (n->attempts <= t->retries && !s->stop_starting) {
-    cleanup_attempt(s, i);
-    task_set_state(s, i, TASK_READY);
-    n->queued = 1;
-    n->qnext = -1;
-    n->qprev = s->qtail;
-    if (s->qtail >= 0)
-      s->n[s->qtail].qnext = i;
-    else
-      s->qhead = i;
-    s->qtail = i;
-    return;
-  }
-  /* Keep the failed attempt's log for the run record. */
-  memset(&log, 0, sizeof log);
-  if (n->x && n->x->logpath && access(n->x->logpath, F_OK) == 0 &&
-      cache_ingest(s->c, n->x->logpath, &log, &err) == 0) {
-    n->has_log = 1;
-    memcpy(n->log, log.digest, PD_DIGEST_LEN);
-  }
-  cleanup_attempt(s, i);
-  unlock_node(s, i);
-  set_error(n, "%s", why);
-  task_set_state(s, i, s->interrupted ? TASK_CANCELLED : TASK_FAILED);
-  if (!s->interrupted) {
-    s->failed++;
-    s->failed_any = 1;
-    if (!s->o.keep_going)
-      s->stop_starting = 1;
-  }
-  push_finished(s, i);
-  drain(s);
-}
-
-static void on_proc_exit(struct proc *p, int64_t status, int sig, int timed_out)
-{
-  struct sched_node *n = p->data;
-  struct sched *s = n->s;
-  int i = n->idx;
-  char why[128];
-
-  s->running--;
-  n->duration = progress_now() - n->start;
-  if (s->interrupted) {
-    cleanup_attempt(s, i);
-    unlock_node(s, i);
-    release_slots(s, i);
-    task_set_state(s, i, TASK_CANCELLED);
-    set_error(n, "interrupted");
-    push_finished(s, i);
-    drain(s);
-    check_done(s);
-    return;
-  }
-  if (status == 0 && sig == 0 && !timed_out) {
-    store_outputs(s, i);
-    return;
-  }
-  if (timed_out)
-    snprintf(why, sizeof why, "timed out after %.3gs", task_param(&s->g->tasks[i], "timeout")->u.f);
-  else if (sig)
-    snprintf(why, sizeof why, "killed by signal %d (%s)", sig, strsignal(sig));
-  else
-    snprintf(why, sizeof why, "exited with status %lld", (long long)status);
-  attempt_failed(s, i, why);
-  pump(s);
-  check_done(s);
-}
-
 /* --- start and end of a run ----------------------------------------------- */
 
 static void close_signals(struct sched *s)
@@ -857,7 +336,7 @@ static void close_signals(struct sched *s)
   s->signals_on = 0;
 }
 
-static void check_done(struct sched *s)
+void sched__check_done(struct sched *s)
 {
   size_t i;
   if (s->finishing || s->running || s->storing || s->lockwait)
@@ -872,7 +351,7 @@ static void check_done(struct sched *s)
       continue;
     dequeue(s, (int)i);
     task_set_state(s, (int)i, s->interrupted ? TASK_CANCELLED : TASK_SKIPPED);
-    set_error(n, "not started: %s", s->interrupted ? "interrupted" : "an earlier task failed");
+    sched__set_error(n, "not started: %s", s->interrupted ? "interrupted" : "an earlier task failed");
     if (!s->interrupted)
       s->skipped++;
   }
@@ -906,7 +385,7 @@ static void on_signal(uv_signal_t *h, int signum)
     else if (n->state == TASK_RUNNING)
       proc_terminate(&n->x->proc, second ? 0.0 : 2.0);
   }
-  check_done(s);
+  sched__check_done(s);
 }
 
 static size_t list_running(void *arg, struct progress_item *items, size_t max)
@@ -1029,7 +508,7 @@ int sched_run(struct graph *g, struct cache *c, const struct sched_opts *o,
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     s->signals_on = 1;
-    uv_async_init(&s->loop, &s->async, on_async);
+    uv_async_init(&s->loop, &s->async, sched__on_async);
     s->async.data = s;
     s->async_on = 1;
   }
@@ -1049,13 +528,13 @@ int sched_run(struct graph *g, struct cache *c, const struct sched_opts *o,
     int t = g->topo[i];
     if (s->n[t].needed && s->n[t].state == TASK_WAITING && s->n[t].pending == 0) {
       evaluate(s, t);
-      drain(s);
+      sched__drain(s);
     }
   }
   if (getenv("POVID_PROFILE"))
     fprintf(stderr, "walk         %6.1f ms\n", (progress_now() - s->t0) * 1e3);
-  pump(s);
-  check_done(s);
+  sched__pump(s);
+  sched__check_done(s);
   uv_run(&s->loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&s->loop) != 0)
     BUG("handles left open at the end of a run");

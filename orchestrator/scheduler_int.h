@@ -82,6 +82,26 @@ struct sched {
   struct pd_err fatal;    /* an error that stops the run (cache unusable) */
 };
 
+/* scheduler.c */
+#define task_set_state(s, i, st) sched__set_state_at((s), (i), (st), __LINE__)
+void sched__set_state_at(struct sched *s, int i, enum task_state st, int line);
+void sched__set_error(struct sched_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sched__push_finished(struct sched *s, int i); /* finished: tell dependents on the next drain */
+void sched__drain(struct sched *s);
+void sched__remember_last(struct sched *s, int i);
+void sched__enqueue(struct sched *s, int i, int front); /* into the ready queue */
+void sched__release_slots(struct sched *s, int i);
+void sched__pump(struct sched *s);       /* starts what fits */
+void sched__check_done(struct sched *s); /* ends the loop when nothing is left */
+
+/* runner.c */
+int sched__acquire(struct sched *s, int i);  /* 1: lock held, go on; 0: finished or parked */
+void sched__start(struct sched *s, int i);   /* slots held: start an attempt */
+void sched__attempt_failed(struct sched *s, int i, const char *why);
+void sched__cleanup_attempt(struct sched *s, int i);
+void sched__unlock_node(struct sched *s, int i);
+void sched__on_async(uv_async_t *h);     /* worker threads of builtin kinds finished */
+
 /* record.c: the run record (JSON) of a finished run. Caller frees. */
 char *record_build(struct sched *s, double wall_end);
 

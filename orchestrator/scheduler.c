@@ -67,13 +67,13 @@ double sched__wall_now(void)
 
 static int tracing = -1;
 
-#define task_set_state(s, i, st) sched__set_state_at((s), (i), (st), __LINE__)
-void sched__set_state_at(struct sched *s, int i, enum task_state st, int line)
+void sched__set_state_at(struct sched *s, int i, enum task_state st, const char *file, int line)
 {
   if (tracing < 0)
     tracing = getenv("POVID_TRACE") && *getenv("POVID_TRACE");
   if (tracing)
-    fprintf(stderr, "%s -> [%s] (scheduler.c:%d)\n", s->g->tasks[i].name, task_state_name(st), line);
+    fprintf(stderr, "%s -> [%s] (%s:%d)\n", s->g->tasks[i].name, task_state_name(st),
+            strrchr(file, '/') ? strrchr(file, '/') + 1 : file, line);
   s->n[i].state = st;
 }
 

@@ -83,8 +83,8 @@ struct sched {
 };
 
 /* scheduler.c */
-#define task_set_state(s, i, st) sched__set_state_at((s), (i), (st), __LINE__)
-void sched__set_state_at(struct sched *s, int i, enum task_state st, int line);
+#define task_set_state(s, i, st) sched__set_state_at((s), (i), (st), __FILE__, __LINE__)
+void sched__set_state_at(struct sched *s, int i, enum task_state st, const char *file, int line);
 void sched__set_error(struct sched_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sched__push_finished(struct sched *s, int i); /* finished: tell dependents on the next drain */
 void sched__drain(struct sched *s);

@@ -6,6 +6,8 @@
  * $POVID_CACHE. log and cache use ./.povid the same way.
  */
 #include "cli.h"
+#include "cli_int.h"
+#include "device.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -20,27 +22,11 @@
 #include "graph.h"
 #include "registry.h"
 #include "scheduler.h"
-#include "snapshot.h"
 #include "strbuf.h"
 #include "version.h"
 
 /* --- options --------------------------------------------------------------- */
 
-struct opts {
-  const char *cmd;
-  char **pos;                /* positional arguments */
-  size_t npos;
-  struct override *sets;
-  size_t nsets;
-  const char *cache;
-  int jobs, gpus, keep_going, dry_run, json, cat, help, verbose;
-  enum progress_mode progress;
-  const char *format;
-  long keep;
-  uint64_t max_size;
-  int argc;
-  char **argv;
-};
 
 static const char *const usage_main =
   "usage: povid-dag COMMAND [ARGS]\n"
@@ -92,8 +78,7 @@ static const struct {
              "  stats               counts and sizes\n" },
 };
 
-static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int usage_error(const char *cmd, const char *fmt, ...)
+int cli__usage_error(const char *cmd, const char *fmt, ...)
 {
   va_list ap;
   fputs("povid-dag: error: ", stderr);
@@ -192,22 +177,22 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     } else if (is_opt(a, "--set")) {
       const char *eq;
       if (!(val = opt_value(argc, argv, &i, "--set", 5)))
-        return usage_error(o->cmd, "--set needs NAME=VALUE");
+        return cli__usage_error(o->cmd, "--set needs NAME=VALUE");
       eq = strchr(val, '=');
       if (!eq || eq == val)
-        return usage_error(o->cmd, "--set %s: expected NAME=VALUE", val);
+        return cli__usage_error(o->cmd, "--set %s: expected NAME=VALUE", val);
       o->sets[o->nsets].name = xstrndup(val, (size_t)(eq - val));
       o->sets[o->nsets].value = eq + 1;
       o->nsets++;
     } else if (strncmp(a, "-j", 2) == 0 || is_opt(a, "--jobs")) {
       val = opt_value(argc, argv, &i, "-j", a[1] == 'j' ? 2 : 6);
       if (!val || parse_int(val, 1, 4096, &v) < 0)
-        return usage_error(o->cmd, "-j needs a number of jobs from 1 to 4096");
+        return cli__usage_error(o->cmd, "-j needs a number of jobs from 1 to 4096");
       o->jobs = (int)v;
     } else if (is_opt(a, "--gpus")) {
       val = opt_value(argc, argv, &i, "--gpus", 6);
       if (!val || parse_int(val, 0, 1024, &v) < 0)
-        return usage_error(o->cmd, "--gpus needs a number from 0 to 1024");
+        return cli__usage_error(o->cmd, "--gpus needs a number from 0 to 1024");
       o->gpus = (int)v;
     } else if (strcmp(a, "-n") == 0 || strcmp(a, "--dry-run") == 0) {
       o->dry_run = 1;
@@ -221,28 +206,28 @@ static int parse_opts(int argc, char **argv, struct opts *o)
       o->cat = 1;
     } else if (is_opt(a, "--progress")) {
       if (!(val = opt_value(argc, argv, &i, "--progress", 10)))
-        return usage_error(o->cmd, "--progress needs auto, tty, plain or quiet");
+        return cli__usage_error(o->cmd, "--progress needs auto, tty, plain or quiet");
       if (strcmp(val, "auto") == 0) o->progress = PROGRESS_AUTO;
       else if (strcmp(val, "tty") == 0) o->progress = PROGRESS_TTY;
       else if (strcmp(val, "plain") == 0) o->progress = PROGRESS_PLAIN;
       else if (strcmp(val, "quiet") == 0) o->progress = PROGRESS_QUIET;
-      else return usage_error(o->cmd, "--progress %s: expected auto, tty, plain or quiet", val);
+      else return cli__usage_error(o->cmd, "--progress %s: expected auto, tty, plain or quiet", val);
     } else if (is_opt(a, "--cache")) {
       if (!(o->cache = opt_value(argc, argv, &i, "--cache", 7)))
-        return usage_error(o->cmd, "--cache needs a directory");
+        return cli__usage_error(o->cmd, "--cache needs a directory");
     } else if (is_opt(a, "--format")) {
       if (!(o->format = opt_value(argc, argv, &i, "--format", 8)))
-        return usage_error(o->cmd, "--format needs dot or json");
+        return cli__usage_error(o->cmd, "--format needs dot or json");
     } else if (is_opt(a, "--keep")) {
       val = opt_value(argc, argv, &i, "--keep", 6);
       if (!val || parse_int(val, 0, 1000000, &o->keep) < 0)
-        return usage_error(o->cmd, "--keep needs a number of runs");
+        return cli__usage_error(o->cmd, "--keep needs a number of runs");
     } else if (is_opt(a, "--max-size")) {
       val = opt_value(argc, argv, &i, "--max-size", 10);
       if (!val || parse_size(val, &o->max_size) < 0)
-        return usage_error(o->cmd, "--max-size needs a size such as 500M or 10G");
+        return cli__usage_error(o->cmd, "--max-size needs a size such as 500M or 10G");
     } else {
-      return usage_error(o->cmd, "unknown option '%s'", a);
+      return cli__usage_error(o->cmd, "unknown option '%s'", a);
     }
   }
   return 0;
@@ -259,7 +244,7 @@ static void opts_release(struct opts *o)
 
 /* --- shared steps ----------------------------------------------------------- */
 
-static char *cache_dir_for(const struct opts *o, const char *graph_dir)
+char *cli__cache_dir_for(const struct opts *o, const char *graph_dir)
 {
   const char *env = getenv("POVID_CACHE");
   if (o->cache)
@@ -271,12 +256,12 @@ static char *cache_dir_for(const struct opts *o, const char *graph_dir)
   return xstrdup(".povid");
 }
 
-static int load_graph(const struct opts *o, struct graph *g)
+int cli__load_graph(const struct opts *o, struct graph *g)
 {
   struct pd_err err = { 0 };
   int rc;
   if (o->npos < 1)
-    return usage_error(o->cmd, "%s needs a graph FILE", o->cmd);
+    return cli__usage_error(o->cmd, "%s needs a graph FILE", o->cmd);
   rc = graph_load(g, o->pos[0], o->sets, o->nsets, &err);
   if (rc < 0) {
     fprintf(stderr, "%s\n", err.msg);
@@ -286,10 +271,10 @@ static int load_graph(const struct opts *o, struct graph *g)
   return 0;
 }
 
-static int open_cache(const struct opts *o, const char *graph_dir, struct cache **c)
+int cli__open_cache(const struct opts *o, const char *graph_dir, struct cache **c)
 {
   struct pd_err err = { 0 };
-  char *dir = cache_dir_for(o, graph_dir);
+  char *dir = cli__cache_dir_for(o, graph_dir);
   int rc = cache_open(c, dir, &err);
   free(dir);
   if (rc < 0) {
@@ -300,7 +285,7 @@ static int open_cache(const struct opts *o, const char *graph_dir, struct cache 
 }
 
 /* Task names on the command line -> indices; errors suggest near names. */
-static int resolve_targets(const struct opts *o, const struct graph *g, size_t first,
+int cli__resolve_targets(const struct opts *o, const struct graph *g, size_t first,
                            int **targets, size_t *n)
 {
   size_t i;
@@ -316,9 +301,9 @@ static int resolve_targets(const struct opts *o, const struct graph *g, size_t f
         names[k] = g->tasks[k].name;
       near = closest_name(o->pos[i], names, g->ntasks);
       if (near)
-        usage_error(o->cmd, "no task '%s' in '%s'; did you mean '%s'?", o->pos[i], o->pos[0], near);
+        cli__usage_error(o->cmd, "no task '%s' in '%s'; did you mean '%s'?", o->pos[i], o->pos[0], near);
       else
-        usage_error(o->cmd, "no task '%s' in '%s'", o->pos[i], o->pos[0]);
+        cli__usage_error(o->cmd, "no task '%s' in '%s'", o->pos[i], o->pos[0]);
       free(names);
       free(*targets);
       *targets = NULL;
@@ -331,7 +316,7 @@ static int resolve_targets(const struct opts *o, const struct graph *g, size_t f
 
 static int default_gpus(void);
 
-static void fill_sched_opts(const struct opts *o, struct sched_opts *so, const int *targets,
+void cli__fill_sched_opts(const struct opts *o, struct sched_opts *so, const int *targets,
                             size_t ntargets, int plan)
 {
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -350,7 +335,6 @@ static void fill_sched_opts(const struct opts *o, struct sched_opts *so, const i
   so->argv = o->argv;
 }
 
-#include "device.h"
 static int default_gpus(void)
 {
   char buf[256];
@@ -359,17 +343,17 @@ static int default_gpus(void)
 }
 
 /* Runs the scheduler in plan mode over the targets (all when none). */
-static int plan(const struct opts *o, struct graph *g, struct cache *c, size_t first,
+int cli__plan(const struct opts *o, struct graph *g, struct cache *c, size_t first,
                 struct sched **s)
 {
   struct sched_opts so;
   struct pd_err err = { 0 };
   int *targets;
   size_t nt;
-  int rc = resolve_targets(o, g, first, &targets, &nt);
+  int rc = cli__resolve_targets(o, g, first, &targets, &nt);
   if (rc)
     return rc;
-  fill_sched_opts(o, &so, targets, nt, 1);
+  cli__fill_sched_opts(o, &so, targets, nt, 1);
   rc = sched_run(g, c, &so, s, &err);
   free(targets);
   if (rc < 0) {
@@ -379,557 +363,15 @@ static int plan(const struct opts *o, struct graph *g, struct cache *c, size_t f
   return 0;
 }
 
-/* --- commands ------------------------------------------------------------ */
-
-#include "explain.h"
-
-#define PROF(what) do { if (getenv("POVID_PROFILE")) { double t1_ = progress_now(); fprintf(stderr, "%-12s %6.1f ms\n", what, (t1_ - t0) * 1e3); t0 = t1_; } } while (0)
-static void fill_snapshot_args(const struct opts *o, const char *graph_real, int jobs, int gpus,
-                               struct snapshot_args *a)
-{
-  memset(a, 0, sizeof *a);
-  a->graph_real = graph_real;
-  a->overrides = o->sets;
-  a->noverrides = o->nsets;
-  a->targets = o->pos + 1;
-  a->ntargets = o->npos - 1;
-  a->argc = o->argc;
-  a->argv = o->argv;
-  a->jobs = jobs;
-  a->gpus = gpus;
-}
-
-static int cmd_run(struct opts *o)
-{
-  struct graph g;
-  struct cache *c = NULL;
-  struct sched *s = NULL;
-  struct sched_opts so;
-  struct snapshot_args sa;
-  struct pd_err err = { 0 };
-  int *targets = NULL;
-  size_t nt, i, executed, cached, failed, skipped, stale;
-  double t0 = progress_now();
-  char *real = NULL, *dir;
-  int rc;
-
-  memset(&g, 0, sizeof g);
-  if (o->npos < 1)
-    return usage_error(o->cmd, "run needs a graph FILE");
-  fill_sched_opts(o, &so, NULL, 0, o->dry_run);
-  /* The no-op fast path needs only the cache, found beside the graph. */
-  if (!o->dry_run && !getenv("POVID_NO_SNAPSHOT") && (real = realpath(o->pos[0], NULL))) {
-    char run_id[32];
-    size_t ntasks;
-    dir = xstrdup(real);
-    *strrchr(dir, '/') = '\0';
-    rc = open_cache(o, *dir ? dir : "/", &c);
-    free(dir);
-    if (rc) {
-      free(real);
-      return rc;
-    }
-    fill_snapshot_args(o, real, so.jobs, so.gpus, &sa);
-    if (snapshot_run(c, &sa, run_id, &ntasks)) {
-      if (o->progress != PROGRESS_QUIET)
-        fprintf(stderr, "povid-dag: 0 executed, %zu cached, 0 failed, 0 skipped in %.2fs (run %s)\n",
-                ntasks, progress_now() - t0, run_id);
-      PROF("snapshot");
-#ifdef PD_FREE_ON_EXIT
-      cache_close(c);
-      free(real);
-#endif
-      return 0;
-    }
-    PROF("snapshot miss");
-  }
-  if ((rc = load_graph(o, &g))) {
-    /* graph_load released g already */
-    free(real);
-    if (c)
-      cache_close(c);
-    return rc;
-  }
-  PROF("load");
-  if (!c && (rc = open_cache(o, g.dir, &c)))
-    goto out;
-  if ((rc = resolve_targets(o, &g, 1, &targets, &nt)))
-    goto out;
-  fill_sched_opts(o, &so, targets, nt, o->dry_run);
-  rc = sched_run(&g, c, &so, &s, &err);
-  PROF("sched");
-  if (rc < 0) {
-    fprintf(stderr, "%s%s\n", rc == PD_EUSAGE ? "" : "povid-dag: error: ", err.msg);
-    rc = rc == PD_EUSAGE ? 2 : 1;
-    goto out;
-  }
-  sched_counts(s, &executed, &cached, &failed, &skipped, &stale);
-  if (o->dry_run) {
-    size_t blocked = 0;
-    for (i = 0; i < g.ntasks; i++) {
-      int t = g.topo[i];
-      struct sched_task_info info;
-      char *why;
-      sched_task(s, t, &info);
-      if (info.state != TASK_STALE && info.state != TASK_BLOCKED)
-        continue;
-      blocked += info.state == TASK_BLOCKED;
-      why = explain_short(c, &g, s, t);
-      printf("%s %s (%s)\n", info.state == TASK_STALE ? "would run:" : "then:     ",
-             g.tasks[t].name, why);
-      free(why);
-    }
-    printf("%zu would run, %zu cached\n", stale, cached);
-    if (blocked)
-      printf("%zu more run after a stale dependency, unless its outputs come out unchanged "
-             "(early cutoff)\n", blocked);
-    rc = 0;
-    goto out;
-  }
-  rc = sched_exit_code(s);
-  if (real) {
-    fill_snapshot_args(o, real, so.jobs, so.gpus, &sa);
-    snapshot_save(c, &sa, &g, s);
-  }
-  if (o->progress != PROGRESS_QUIET || rc)
-    fprintf(stderr, "povid-dag: %zu executed, %zu cached, %zu failed, %zu skipped in %.2fs (run %s)\n",
-            executed, cached, failed, skipped, progress_now() - t0, sched_run_id(s));
-out:
-#ifndef PD_FREE_ON_EXIT
-  /* The process ends right after this: freeing 10,000 tasks' worth of small
-   * allocations only costs time (ninja does the same). Sanitizer builds
-   * free everything, so leaks stay visible there. Every commit is durable
-   * already, so the cache needs no closing either. */
-  if (s)
-    return rc;
-#endif
-  free(real);
-  free(targets);
-  sched_free(s);
-  if (c)
-    cache_close(c);
-  graph_release(&g);
-  return rc;
-}
-
-static int cmd_status(struct opts *o)
-{
-  struct graph g;
-  struct cache *c = NULL;
-  struct sched *s = NULL;
-  cJSON *arr = NULL;
-  size_t i;
-  int rc;
-
-  if ((rc = load_graph(o, &g)))
-    return rc;
-  if ((rc = open_cache(o, g.dir, &c)) || (rc = plan(o, &g, c, 1, &s)))
-    goto out;
-  if (o->json)
-    arr = cJSON_CreateArray();
-  for (i = 0; i < g.ntasks; i++) {
-    int t = g.topo[i];
-    struct sched_task_info info;
-    char *why = NULL, hex[PD_DIGEST_HEX] = "";
-    sched_task(s, t, &info);
-    if (info.state == TASK_UNNEEDED)
-      continue;
-    if (info.state != TASK_CACHED)
-      why = explain_short(c, &g, s, t);
-    if (info.has_key)
-      digest_hex(info.key, hex);
-    if (arr) {
-      cJSON *obj = cJSON_CreateObject();
-      cJSON_AddStringToObject(obj, "task", g.tasks[t].name);
-      cJSON_AddStringToObject(obj, "state", task_state_name(info.state));
-      if (info.has_key)
-        cJSON_AddStringToObject(obj, "key", hex);
-      if (why)
-        cJSON_AddStringToObject(obj, "why", why);
-      cJSON_AddItemToArray(arr, obj);
-    } else {
-      printf("%-8s %s%s%s%s\n", task_state_name(info.state), g.tasks[t].name,
-             why ? " (" : "", why ? why : "", why ? ")" : "");
-    }
-    free(why);
-  }
-  if (arr) {
-    char *text = cJSON_Print(arr);
-    puts(text);
-    cJSON_free(text);
-    cJSON_Delete(arr);
-  }
-out:
-  sched_free(s);
-  if (c)
-    cache_close(c);
-  graph_release(&g);
-  return rc;
-}
-
-static int cmd_explain(struct opts *o)
-{
-  struct graph g;
-  struct cache *c = NULL;
-  struct sched *s = NULL;
-  struct strbuf sb;
-  cJSON *j = NULL;
-  int rc, t;
-
-  if (o->npos != 2)
-    return usage_error(o->cmd, "explain needs a graph FILE and one TASK");
-  if ((rc = load_graph(o, &g)))
-    return rc;
-  strbuf_init(&sb, 256);
-  if ((rc = open_cache(o, g.dir, &c)) || (rc = plan(o, &g, c, 1, &s)))
-    goto out;
-  t = graph_find_task(&g, o->pos[1]);
-  explain_long(c, &g, s, t, &sb, o->json ? &j : NULL);
-  if (j) {
-    char *text = cJSON_Print(j);
-    puts(text);
-    cJSON_free(text);
-    cJSON_Delete(j);
-  } else {
-    fputs(sb.buf, stdout);
-  }
-out:
-  strbuf_release(&sb);
-  sched_free(s);
-  if (c)
-    cache_close(c);
-  graph_release(&g);
-  return rc;
-}
-
-static void dot_quote(const char *s)
-{
-  putchar('"');
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\')
-      putchar('\\');
-    putchar(*s);
-  }
-  putchar('"');
-}
-
-static int cmd_graph(struct opts *o)
-{
-  struct graph g;
-  size_t i, k;
-  int rc;
-  const char *fmt = o->format ? o->format : "dot";
-  if (strcmp(fmt, "dot") != 0 && strcmp(fmt, "json") != 0)
-    return usage_error(o->cmd, "--format %s: expected dot or json", fmt);
-  if ((rc = load_graph(o, &g)))
-    return rc;
-  if (strcmp(fmt, "dot") == 0) {
-    printf("digraph povid {\n  rankdir=LR;\n  node [shape=box];\n");
-    for (i = 0; i < g.ntasks; i++) {
-      printf("  ");
-      dot_quote(g.tasks[i].name);
-      printf(" [label=\"%s\\n(%s)\"];\n", g.tasks[i].name, g.tasks[i].kind->name);
-    }
-    for (i = 0; i < g.ntasks; i++)
-      for (k = 0; k < g.tasks[i].ndeps; k++) {
-        printf("  ");
-        dot_quote(g.tasks[g.tasks[i].deps[k]].name);
-        printf(" -> ");
-        dot_quote(g.tasks[i].name);
-        printf(";\n");
-      }
-    printf("}\n");
-  } else {
-    cJSON *root = cJSON_CreateObject(), *tasks = cJSON_AddArrayToObject(root, "tasks");
-    char *text;
-    cJSON_AddStringToObject(root, "graph", g.path);
-    for (i = 0; i < g.ntasks; i++) {
-      const struct task *t = &g.tasks[i];
-      cJSON *obj = cJSON_CreateObject(), *deps, *outs;
-      struct strbuf sb;
-      cJSON_AddStringToObject(obj, "name", t->name);
-      cJSON_AddStringToObject(obj, "kind", t->kind->name);
-      cJSON_AddStringToObject(obj, "pool", t->pool);
-      cJSON_AddNumberToObject(obj, "threads", t->threads);
-      deps = cJSON_AddArrayToObject(obj, "deps");
-      for (k = 0; k < t->ndeps; k++)
-        cJSON_AddItemToArray(deps, cJSON_CreateString(g.tasks[t->deps[k]].name));
-      outs = cJSON_AddArrayToObject(obj, "outputs");
-      for (k = 0; k < t->noutputs; k++)
-        cJSON_AddItemToArray(outs, cJSON_CreateString(t->outputs[k].name));
-      strbuf_init(&sb, 256);
-      val_to_json(&t->params, &sb);
-      cJSON_AddRawToObject(obj, "params", sb.buf);
-      strbuf_release(&sb);
-      cJSON_AddItemToArray(tasks, obj);
-    }
-    text = cJSON_Print(root);
-    puts(text);
-    cJSON_free(text);
-    cJSON_Delete(root);
-  }
-  graph_release(&g);
-  return 0;
-}
-
-static void print_kind(const struct task_kind *k)
-{
-  const struct kind_output *out;
-  const struct kind_param *tables[2] = { k->params, registry_common_params }, *p;
-  size_t t;
-  printf("%s (version %d)\n  %s\n\nparameters:\n", k->name, k->version, k->doc);
-  for (t = 0; t < 2; t++) {
-    if (t == 1)
-      printf("common to every kind:\n");
-    for (p = tables[t]; p->name; p++) {
-      char range[128] = "";
-      if (p->min <= p->max && (p->type == PT_INT || p->type == PT_FLOAT))
-        snprintf(range, sizeof range, " in [%g, %g]", p->min, p->max);
-      else if (p->choices)
-        snprintf(range, sizeof range, " one of %s", p->choices);
-      printf("  %-14s %-8s %s%s%s\n", p->name, ptype_name(p->type),
-             p->def ? "= " : "(required)", p->def ? p->def : "", range);
-      printf("      %s%s\n", p->doc, (p->flags & KP_NOKEY) ? " (not part of the action key)" : "");
-    }
-  }
-  printf("\noutputs:\n");
-  if (!k->outputs || !k->outputs->name)
-    printf("  declared by the task's 'outputs' parameter\n");
-  for (out = k->outputs; out && out->name; out++)
-    printf("  %-14s %s\n", out->name, out->doc);
-}
-
-static int cmd_tasks(struct opts *o)
-{
-  size_t n, i;
-  const struct task_kind *const *all = registry_all(&n);
-  if (o->npos > 1)
-    return usage_error(o->cmd, "tasks takes at most one KIND");
-  if (o->npos == 1) {
-    const struct task_kind *k = registry_find(o->pos[0]);
-    if (!k) {
-      const char **names = xcalloc(n + 1, sizeof *names);
-      const char *near;
-      for (i = 0; i < n; i++)
-        names[i] = all[i]->name;
-      near = closest_name(o->pos[0], names, n);
-      usage_error(o->cmd, "no task kind '%s'%s%s%s", o->pos[0], near ? "; did you mean '" : "",
-                  near ? near : "", near ? "'?" : "");
-      free(names);
-      return 2;
-    }
-    print_kind(k);
-    return 0;
-  }
-  for (i = 0; i < n; i++)
-    printf("%-16s %s\n", all[i]->name, all[i]->doc);
-  return 0;
-}
-
-static int cat_file(const char *path)
-{
-  char buf[65536];
-  size_t got;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "povid-dag: error: cannot open '%s': %s\n", path, strerror(errno));
-    return 1;
-  }
-  while ((got = fread(buf, 1, sizeof buf, f)) > 0)
-    fwrite(buf, 1, got, stdout);
-  fclose(f);
-  return 0;
-}
-
-static int cmd_show(struct opts *o)
-{
-  struct graph g;
-  struct cache *c = NULL;
-  struct sched *s = NULL;
-  struct sched_task_info info;
-  struct pd_err err = { 0 };
-  char *name, *dot;
-  const char *path;
-  int rc, t;
-  size_t k;
-
-  if (o->npos != 2)
-    return usage_error(o->cmd, "show needs a graph FILE and TASK[.OUTPUT]");
-  if ((rc = load_graph(o, &g)))
-    return rc;
-  name = xstrdup(o->pos[1]);
-  dot = strchr(name, '.');
-  if (dot)
-    *dot++ = '\0';
-  t = graph_find_task(&g, name);
-  if (t < 0) {
-    rc = usage_error(o->cmd, "no task '%s' in '%s'", name, o->pos[0]);
-    goto out;
-  }
-  if (dot && task_find_output(&g.tasks[t], dot) < 0) {
-    rc = usage_error(o->cmd, "task '%s' has no output '%s'", name, dot);
-    goto out;
-  }
-  o->pos[1] = name; /* plan only this task's closure */
-  if ((rc = open_cache(o, g.dir, &c)) || (rc = plan(o, &g, c, 1, &s)))
-    goto out;
-  sched_task(s, t, &info);
-  if (info.state != TASK_CACHED) {
-    char *why = explain_short(c, &g, s, t);
-    fprintf(stderr, "povid-dag: error: task '%s' is not up to date (%s); run it first\n", name, why);
-    free(why);
-    rc = 1;
-    goto out;
-  }
-  if (!dot && g.tasks[t].noutputs != 1) {
-    for (k = 0; k < g.tasks[t].noutputs; k++) {
-      path = sched_output_path(s, t, g.tasks[t].outputs[k].name, &err);
-      printf("%s\t%s\n", g.tasks[t].outputs[k].name, path ? path : err.msg);
-    }
-    goto out;
-  }
-  path = sched_output_path(s, t, dot ? dot : g.tasks[t].outputs[0].name, &err);
-  if (!path) {
-    fprintf(stderr, "povid-dag: error: %s\n", err.msg);
-    rc = 1;
-    goto out;
-  }
-  if (o->cat)
-    rc = cat_file(path);
-  else
-    printf("%s\n", path);
-out:
-  free(name);
-  sched_free(s);
-  if (c)
-    cache_close(c);
-  graph_release(&g);
-  return rc;
-}
-
-static int cmd_log(struct opts *o)
-{
-  struct cache *c;
-  struct pd_err err = { 0 };
-  char **ids = NULL;
-  size_t n = 0, i;
-  int rc;
-  if (o->npos > 1)
-    return usage_error(o->cmd, "log takes at most one RUN");
-  if ((rc = open_cache(o, NULL, &c)))
-    return rc;
-  if (o->npos == 1) {
-    char *json = NULL;
-    cJSON *r, *tasks, *t;
-    rc = cache_run_get(c, o->pos[0], &json, &err);
-    if (rc <= 0) {
-      fprintf(stderr, "povid-dag: error: %s\n", rc < 0 ? err.msg : "no such run");
-      cache_close(c);
-      return 1;
-    }
-    if (o->json) {
-      puts(json);
-    } else if ((r = cJSON_Parse(json)) != NULL) {
-      printf("run %s: %s\ngraph %s\n", o->pos[0],
-             cJSON_GetStringValue(cJSON_GetObjectItem(r, "status")),
-             cJSON_GetStringValue(cJSON_GetObjectItem(r, "graph")));
-      tasks = cJSON_GetObjectItem(r, "tasks");
-      cJSON_ArrayForEach(t, tasks) {
-        const char *key = cJSON_GetStringValue(cJSON_GetObjectItem(t, "key"));
-        const char *e = cJSON_GetStringValue(cJSON_GetObjectItem(t, "error"));
-        printf("  %-9s %-24s %.16s%s%s\n", cJSON_GetStringValue(cJSON_GetObjectItem(t, "state")),
-               cJSON_GetStringValue(cJSON_GetObjectItem(t, "name")), key ? key : "",
-               e ? "  " : "", e ? e : "");
-      }
-      cJSON_Delete(r);
-    }
-    free(json);
-    cache_close(c);
-    return 0;
-  }
-  if (cache_run_list(c, &ids, &n, &err) < 0) {
-    fprintf(stderr, "povid-dag: error: %s\n", err.msg);
-    cache_close(c);
-    return 1;
-  }
-  if (o->json)
-    printf("[");
-  for (i = 0; i < n; i++) {
-    char *json = NULL;
-    if (cache_run_get(c, ids[i], &json, &err) == 1) {
-      if (o->json) {
-        printf("%s%s", i ? ",\n" : "\n", json);
-      } else {
-        cJSON *r = cJSON_Parse(json);
-        cJSON *counts = r ? cJSON_GetObjectItem(r, "counts") : NULL;
-        printf("%s  %-11s %5d executed %5d cached %3d failed  %s\n", ids[i],
-               r ? cJSON_GetStringValue(cJSON_GetObjectItem(r, "status")) : "?",
-               counts ? cJSON_GetObjectItem(counts, "executed")->valueint : 0,
-               counts ? cJSON_GetObjectItem(counts, "cached")->valueint : 0,
-               counts ? cJSON_GetObjectItem(counts, "failed")->valueint : 0,
-               r ? cJSON_GetStringValue(cJSON_GetObjectItem(r, "graph")) : "");
-        cJSON_Delete(r);
-      }
-    }
-    free(json);
-    free(ids[i]);
-  }
-  if (o->json)
-    printf("\n]\n");
-  free(ids);
-  cache_close(c);
-  return 0;
-}
-
-static int cmd_cache(struct opts *o)
-{
-  struct cache *c;
-  struct pd_err err = { 0 };
-  int rc;
-  if (o->npos != 1)
-    return usage_error(o->cmd, "cache needs one of verify, gc, stats");
-  if (strcmp(o->pos[0], "verify") && strcmp(o->pos[0], "gc") && strcmp(o->pos[0], "stats"))
-    return usage_error(o->cmd, "unknown cache command '%s' (verify, gc or stats)", o->pos[0]);
-  if ((rc = open_cache(o, NULL, &c)))
-    return rc;
-  if (strcmp(o->pos[0], "verify") == 0) {
-    uint64_t damaged = 0;
-    rc = cache_verify(c, stdout, &damaged, &err);
-    if (rc == 0) {
-      printf("verify: %llu problem%s found\n", (unsigned long long)damaged, damaged == 1 ? "" : "s");
-      rc = damaged ? 1 : 0;
-    }
-  } else if (strcmp(o->pos[0], "gc") == 0) {
-    rc = cache_gc(c, (size_t)o->keep, o->max_size, stdout, &err);
-  } else {
-    struct cache_stats st;
-    rc = cache_stats(c, &st, &err);
-    if (rc == 0)
-      printf("cache %s\n  actions      %llu\n  blobs        %llu (%llu inline, %llu files, %llu trees)\n"
-             "  blob bytes   %llu\n  disk bytes   %llu\n  runs         %llu (%llu pinned)\n",
-             cache_path(c), (unsigned long long)st.actions, (unsigned long long)st.blobs,
-             (unsigned long long)st.inline_blobs, (unsigned long long)st.file_blobs,
-             (unsigned long long)st.trees, (unsigned long long)st.blob_bytes,
-             (unsigned long long)st.disk_bytes, (unsigned long long)st.runs,
-             (unsigned long long)st.pinned);
-  }
-  if (rc < 0) {
-    fprintf(stderr, "povid-dag: error: %s\n", err.msg);
-    rc = 1;
-  }
-  cache_close(c);
-  return rc;
-}
-
 int cli_main(int argc, char **argv)
 {
   static const struct {
     const char *name;
     int (*fn)(struct opts *o);
   } cmds[] = {
-    { "run", cmd_run }, { "status", cmd_status }, { "explain", cmd_explain },
-    { "graph", cmd_graph }, { "tasks", cmd_tasks }, { "show", cmd_show },
-    { "log", cmd_log }, { "cache", cmd_cache },
+    { "run", cli__run }, { "status", cli__status }, { "explain", cli__explain },
+    { "graph", cli__graph }, { "tasks", cli__tasks }, { "show", cli__show },
+    { "log", cli__log }, { "cache", cli__cache },
   };
   struct opts o;
   size_t i;
@@ -973,7 +415,7 @@ int cli_main(int argc, char **argv)
       names[i] = cmds[i].name;
     near = closest_name(argv[1], names, sizeof cmds / sizeof cmds[0]);
     if (near)
-      return usage_error(NULL, "unknown command '%s'; did you mean '%s'?", argv[1], near);
-    return usage_error(NULL, "unknown command '%s'", argv[1]);
+      return cli__usage_error(NULL, "unknown command '%s'; did you mean '%s'?", argv[1], near);
+    return cli__usage_error(NULL, "unknown command '%s'", argv[1]);
   }
 }

@@ -90,77 +90,33 @@ int diag_set(struct pd_err *err, int code, const char *src, size_t n,
   return code;
 }
 
-/* --- arena ------------------------------------------------------------- */
-
-/* Below glibc's mmap threshold, so that freed chunks go back to the heap
- * and the graph built next reuses them. */
-#define ARENA_CHUNK (64 * 1024 - 64)
-
-void arena_init(struct arena *a)
-{
-  memset(a, 0, sizeof *a);
-}
-
-static void arena_add_chunk(struct arena *a, char *c)
-{
-  if (a->nchunks == a->cap) {
-    a->cap = a->cap ? 2 * a->cap : 16;
-    a->chunks = xrealloc(a->chunks, a->cap * sizeof *a->chunks);
-  }
-  a->chunks[a->nchunks++] = c;
-}
-
-void *arena_alloc(struct arena *a, size_t n)
-{
-  char *p;
-  n = (n + 7) & ~(size_t)7;
-  if (n > (size_t)(a->end - a->p)) {
-    if (n > ARENA_CHUNK / 4) {
-      /* A chunk of its own; later allocations start a fresh chunk, which
-       * keeps chunks in allocation order. */
-      p = xcalloc(1, n);
-      arena_add_chunk(a, p);
-      a->p = a->end = NULL;
-      return p;
-    }
-    p = xmalloc(ARENA_CHUNK);
-    arena_add_chunk(a, p);
-    a->p = p;
-    a->end = p + ARENA_CHUNK;
-  }
-  p = a->p;
-  a->p += n;
-  memset(p, 0, n);
-  return p;
-}
-
-char *arena_strndup(struct arena *a, const char *s, size_t n)
-{
-  char *p = arena_alloc(a, n + 1);
-  memcpy(p, s, n);
-  p[n] = '\0';
-  return p;
-}
-
-void arena_free_before(struct arena *a, size_t upto)
-{
-  size_t i;
-  for (i = a->freed; i < upto && i < a->nchunks; i++) {
-    free(a->chunks[i]);
-    a->chunks[i] = NULL;
-  }
-  if (i > a->freed)
-    a->freed = i;
-}
-
-void arena_release(struct arena *a)
-{
-  arena_free_before(a, a->nchunks);
-  free(a->chunks);
-  memset(a, 0, sizeof *a);
-}
-
 /* --- tokens ------------------------------------------------------------- */
+
+/* Character classes, so that the hot loops test one table byte per
+ * character (the C locale's classes: the program never sets a locale). */
+enum {
+  CC_WORD = 1 << 0,  /* [A-Za-z0-9_] */
+  CC_START = 1 << 1, /* [A-Za-z_]: starts a word */
+  CC_DIGIT = 1 << 2, /* [0-9] */
+  CC_BLANK = 1 << 3, /* ' ', '\t', '\r': skipped between tokens */
+  CC_STOP = 1 << 4   /* '"', '\\', '\n', '$': ends a run of plain string text */
+};
+
+static const unsigned char cclass[256] = {
+  ['0' ... '9'] = CC_WORD | CC_DIGIT,
+  ['A' ... 'Z'] = CC_WORD | CC_START,
+  ['a' ... 'z'] = CC_WORD | CC_START,
+  ['_'] = CC_WORD | CC_START,
+  [' '] = CC_BLANK,
+  ['\t'] = CC_BLANK,
+  ['\r'] = CC_BLANK,
+  ['"'] = CC_STOP,
+  ['\\'] = CC_STOP,
+  ['\n'] = CC_STOP,
+  ['$'] = CC_STOP,
+};
+
+#define IS(c, cls) (cclass[(unsigned char)(c)] & (cls))
 
 void lexer_init(struct lexer *lx, const char *src, size_t n, const char *file,
                 struct arena *arena)
@@ -168,6 +124,7 @@ void lexer_init(struct lexer *lx, const char *src, size_t n, const char *file,
   memset(lx, 0, sizeof *lx);
   strbuf_init(&lx->text, 64);
   lx->arena = arena;
+  lx->text_arena = arena;
   lx->src = lx->cur = lx->line_start = src;
   lx->end = src + n;
   lx->file = file;
@@ -197,11 +154,6 @@ static struct srcloc here(const struct lexer *lx, const char *p)
 /* A diagnostic at loc in this lexer's source. */
 #define LEX_ERR(lx, err, loc, ...) \
   diag_set((err), PD_EPARSE, (lx)->src, (size_t)((lx)->end - (lx)->src), (loc), __VA_ARGS__)
-
-static int is_word(int c)
-{
-  return isalnum(c) || c == '_';
-}
 
 const char *token_desc(const struct token *tok, char *buf, size_t size)
 {
@@ -239,13 +191,14 @@ static void add_part(struct lexer *lx, enum str_part_kind kind, char *text, size
 
 static void flush_text(struct lexer *lx, const struct srcloc *open)
 {
-  add_part(lx, SP_TEXT, arena_strndup(lx->arena, lx->text.buf, lx->text.len), lx->text.len,
-           NULL, *open);
+  add_part(lx, SP_TEXT, arena_strndup(lx->text_arena, lx->text.buf, lx->text.len),
+           lx->text.len, NULL, *open);
   strbuf_reset(&lx->text);
 }
 
-/* Reads a string from the opening quote at lx->cur. */
-static int lex_string(struct lexer *lx, struct token *tok, struct pd_err *err)
+/* Reads a string from the opening quote at lx->cur: escapes and ${...}
+ * holes (the fast path in lex_string takes plain text). */
+static int lex_string_parts(struct lexer *lx, struct token *tok, struct pd_err *err)
 {
   const char *p = lx->cur + 1, *q;
   struct srcloc open = tok->loc;
@@ -254,7 +207,7 @@ static int lex_string(struct lexer *lx, struct token *tok, struct pd_err *err)
   strbuf_reset(&lx->text);
   lx->nparts = 0;
   for (;;) {
-    for (q = p; q < lx->end && *q != '"' && *q != '\\' && *q != '\n' && *q != '$'; q++)
+    for (q = p; q < lx->end && !IS(*q, CC_STOP); q++)
       ;
     strbuf_add(&lx->text, p, (size_t)(q - p));
     p = q;
@@ -295,7 +248,7 @@ static int lex_string(struct lexer *lx, struct token *tok, struct pd_err *err)
       while (q < lx->end && (*q == ' ' || *q == '\t'))
         q++;
       loc = here(lx, q);
-      if (q >= lx->end || !(isalpha((unsigned char)*q) || *q == '_')) {
+      if (q >= lx->end || !IS(*q, CC_START)) {
         if (q >= lx->end || *q == '\n')
           rc = LEX_ERR(lx, err, &open, "unterminated string");
         else
@@ -305,19 +258,19 @@ static int lex_string(struct lexer *lx, struct token *tok, struct pd_err *err)
         goto fail;
       }
       name = q;
-      while (q < lx->end && is_word((unsigned char)*q))
+      while (q < lx->end && IS(*q, CC_WORD))
         q++;
       nname = (size_t)(q - name);
       if (q < lx->end && *q == '.') {
         q++;
         out = q;
-        if (q >= lx->end || !(isalpha((unsigned char)*q) || *q == '_')) {
+        if (q >= lx->end || !IS(*q, CC_START)) {
           struct srcloc oloc = here(lx, q);
           rc = LEX_ERR(lx, err, &oloc, "expected an output name after '%.*s.'", (int)nname,
                        name);
           goto fail;
         }
-        while (q < lx->end && is_word((unsigned char)*q))
+        while (q < lx->end && IS(*q, CC_WORD))
           q++;
         nout = (size_t)(q - out);
       }
@@ -333,8 +286,8 @@ static int lex_string(struct lexer *lx, struct token *tok, struct pd_err *err)
       }
       if (lx->text.len)
         flush_text(lx, &open);
-      add_part(lx, out ? SP_REF : SP_NAME, arena_strndup(lx->arena, name, nname), nname,
-               out ? arena_strndup(lx->arena, out, nout) : NULL, loc);
+      add_part(lx, out ? SP_REF : SP_NAME, arena_strndup(lx->text_arena, name, nname), nname,
+               out ? arena_strndup(lx->text_arena, out, nout) : NULL, loc);
       p = q + 1;
       continue;
     }
@@ -343,7 +296,7 @@ static int lex_string(struct lexer *lx, struct token *tok, struct pd_err *err)
   }
   if (lx->text.len || lx->nparts == 0)
     flush_text(lx, &open);
-  tok->parts = arena_alloc(lx->arena, lx->nparts * sizeof *tok->parts);
+  tok->parts = arena_alloc_raw(lx->arena, lx->nparts * sizeof *tok->parts);
   memcpy(tok->parts, lx->parts, lx->nparts * sizeof *tok->parts);
   tok->nparts = lx->nparts;
   lx->nparts = 0;
@@ -352,6 +305,68 @@ static int lex_string(struct lexer *lx, struct token *tok, struct pd_err *err)
 fail:
   lx->nparts = 0; /* their text stays in the arena until it goes */
   return rc;
+}
+
+/* "${name}" or "${task.output}" whole, without spaces: one part (else
+ * NULL, and lex_string_parts reads it). p is just after the quote. */
+static struct str_part *lex_hole_only(struct lexer *lx, const char *p)
+{
+  const char *name = p + 2, *q = name, *out = NULL;
+  struct str_part *sp;
+  if (!IS(*q, CC_START))
+    return NULL;
+  while (q < lx->end && IS(*q, CC_WORD))
+    q++;
+  if (q < lx->end && *q == '.') {
+    out = ++q;
+    if (q >= lx->end || !IS(*q, CC_START))
+      return NULL;
+    while (q < lx->end && IS(*q, CC_WORD))
+      q++;
+  }
+  if (q + 1 >= lx->end || q[0] != '}' || q[1] != '"')
+    return NULL;
+  sp = arena_alloc_raw(lx->arena, sizeof *sp);
+  sp->kind = out ? SP_REF : SP_NAME;
+  sp->n = (size_t)((out ? out - 1 : q) - name);
+  sp->text = arena_strndup(lx->text_arena, name, sp->n);
+  sp->output = out ? arena_strndup(lx->text_arena, out, (size_t)(q - out)) : NULL;
+  sp->loc = here(lx, name);
+  lx->cur = q + 2;
+  return sp;
+}
+
+/* Reads a string from the opening quote at lx->cur. Most strings are
+ * plain text, or one ${...}: one part, copied straight from the source. */
+static int lex_string(struct lexer *lx, struct token *tok, struct pd_err *err)
+{
+  const char *p = lx->cur + 1, *q = p;
+  struct str_part *sp;
+  if (p + 2 < lx->end && p[0] == '$' && p[1] == '{' && (sp = lex_hole_only(lx, p))) {
+    tok->parts = sp;
+    tok->nparts = 1;
+    return 0;
+  }
+  for (;;) {
+    while (q < lx->end && !IS(*q, CC_STOP))
+      q++;
+    if (q + 1 < lx->end && *q == '$' && q[1] != '{')
+      q++; /* a '$' not followed by '{' is text */
+    else
+      break;
+  }
+  if (q >= lx->end || *q != '"')
+    return lex_string_parts(lx, tok, err);
+  sp = arena_alloc_raw(lx->arena, sizeof *sp);
+  sp->kind = SP_TEXT;
+  sp->n = (size_t)(q - p);
+  sp->text = arena_strndup(lx->text_arena, p, sp->n);
+  sp->output = NULL;
+  sp->loc = tok->loc;
+  tok->parts = sp;
+  tok->nparts = 1;
+  lx->cur = q + 1;
+  return 0;
 }
 
 /* Reads a number: -?digits(.digits)?([eE][+-]?digits)? */
@@ -364,27 +379,27 @@ static int lex_number(struct lexer *lx, struct token *tok, struct pd_err *err)
 
   if (*p == '-')
     p++;
-  while (p < lx->end && isdigit((unsigned char)*p))
+  while (p < lx->end && IS(*p, CC_DIGIT))
     p++;
-  if (p + 1 < lx->end && *p == '.' && isdigit((unsigned char)p[1])) {
+  if (p + 1 < lx->end && *p == '.' && IS(p[1], CC_DIGIT)) {
     is_float = 1;
     p++;
-    while (p < lx->end && isdigit((unsigned char)*p))
+    while (p < lx->end && IS(*p, CC_DIGIT))
       p++;
   }
   if (p < lx->end && (*p == 'e' || *p == 'E')) {
     const char *q = p + 1;
     if (q < lx->end && (*q == '+' || *q == '-'))
       q++;
-    if (q < lx->end && isdigit((unsigned char)*q)) {
+    if (q < lx->end && IS(*q, CC_DIGIT)) {
       is_float = 1;
       p = q;
-      while (p < lx->end && isdigit((unsigned char)*p))
+      while (p < lx->end && IS(*p, CC_DIGIT))
         p++;
     }
   }
-  if (p < lx->end && is_word((unsigned char)*p)) {
-    while (p < lx->end && (is_word((unsigned char)*p) || *p == '.'))
+  if (p < lx->end && IS(*p, CC_WORD)) {
+    while (p < lx->end && (IS(*p, CC_WORD) || *p == '.'))
       p++;
     return LEX_ERR(lx, err, &tok->loc,
                     "invalid number '%.*s'", (int)(p - start), start);
@@ -395,6 +410,17 @@ static int lex_number(struct lexer *lx, struct token *tok, struct pd_err *err)
   if (n >= sizeof buf)
     return LEX_ERR(lx, err, &tok->loc,
                     "number '%.*s...' is too long", 20, start);
+  if (!is_float && n <= (*start == '-' ? 19u : 18u)) {
+    /* Up to 18 digits cannot overflow: no strtoll. */
+    const char *d = *start == '-' ? start + 1 : start;
+    int64_t v = 0;
+    for (; d < p; d++)
+      v = v * 10 + (*d - '0');
+    tok->kind = TK_INT;
+    tok->i = *start == '-' ? -v : v;
+    lx->cur = p;
+    return 0;
+  }
   memcpy(buf, start, n);
   buf[n] = '\0';
   errno = 0;
@@ -415,75 +441,83 @@ static int lex_number(struct lexer *lx, struct token *tok, struct pd_err *err)
   return 0;
 }
 
+/* Single-character tokens: their kind + 1, else 0. */
+static const unsigned char punct[256] = {
+  ['='] = TK_EQ + 1,
+  ['{'] = TK_LBRACE + 1,
+  ['}'] = TK_RBRACE + 1,
+  ['['] = TK_LBRACKET + 1,
+  [']'] = TK_RBRACKET + 1,
+  ['('] = TK_LPAREN + 1,
+  [')'] = TK_RPAREN + 1,
+  [','] = TK_COMMA + 1,
+  ['.'] = TK_DOT + 1,
+};
+
 int lexer_next(struct lexer *lx, struct token *tok, struct pd_err *err)
 {
-  const char *p;
-  int rc;
+  /* The hot state in locals: stores through tok could alias lx. */
+  const char *p = lx->cur, *end = lx->end, *line_start = lx->line_start;
+  int line = lx->line, rc, k;
 
-  memset(tok, 0, sizeof *tok);
-  for (;;) {
-    p = lx->cur;
-    if (p >= lx->end)
-      break;
+  /* Every field is set (as a memset would), without the memset. */
+  tok->n = 0;
+  tok->parts = NULL;
+  tok->nparts = 0;
+  tok->i = 0;
+  tok->f = 0;
+  for (; p < end; p++) {
+    if (IS(*p, CC_BLANK))
+      continue;
     if (*p == '\n') {
-      lx->line++;
-      lx->line_start = lx->cur = p + 1;
-    } else if (*p == ' ' || *p == '\t' || *p == '\r') {
-      lx->cur++;
+      line++;
+      line_start = p + 1;
     } else if (*p == '#') {
-      const char *nl = memchr(p, '\n', (size_t)(lx->end - p));
-      lx->cur = nl ? nl : lx->end;
+      const char *nl = memchr(p, '\n', (size_t)(end - p));
+      p = (nl ? nl : end) - 1;
     } else {
       break;
     }
   }
-  p = lx->cur;
-  tok->loc = here(lx, p);
+  lx->cur = p;
+  lx->line = line;
+  lx->line_start = line_start;
   tok->p = p;
-  if (p >= lx->end) {
+  if (p >= end) {
     tok->kind = TK_EOF;
     tok->loc = lx->last_end;
-    tok->n = 0;
     return 0;
   }
-  switch (*p) {
-  case '=': tok->kind = TK_EQ; break;
-  case '{': tok->kind = TK_LBRACE; break;
-  case '}': tok->kind = TK_RBRACE; break;
-  case '[': tok->kind = TK_LBRACKET; break;
-  case ']': tok->kind = TK_RBRACKET; break;
-  case '(': tok->kind = TK_LPAREN; break;
-  case ')': tok->kind = TK_RPAREN; break;
-  case ',': tok->kind = TK_COMMA; break;
-  case '.': tok->kind = TK_DOT; break;
-  case '"':
+  tok->loc.file = lx->file;
+  tok->loc.line = line;
+  tok->loc.col = (int)(p - line_start) + 1;
+  if ((k = punct[(unsigned char)*p])) {
+    tok->kind = (enum tok_kind)(k - 1);
+    p++;
+  } else if (IS(*p, CC_START)) {
+    tok->kind = TK_IDENT;
+    for (p++; p < end && IS(*p, CC_WORD); p++)
+      ;
+  } else if (*p == '"') {
     tok->kind = TK_STRING;
     if ((rc = lex_string(lx, tok, err)) < 0)
       return rc;
-    goto done;
-  default:
-    if (isalpha((unsigned char)*p) || *p == '_') {
-      tok->kind = TK_IDENT;
-      while (p < lx->end && is_word((unsigned char)*p))
-        p++;
-      lx->cur = p;
-      goto done;
-    }
-    if (isdigit((unsigned char)*p) ||
-        (*p == '-' && p + 1 < lx->end && isdigit((unsigned char)p[1]))) {
-      if ((rc = lex_number(lx, tok, err)) < 0)
-        return rc;
-      goto done;
-    }
+    p = lx->cur;
+  } else if (IS(*p, CC_DIGIT) || (*p == '-' && p + 1 < end && IS(p[1], CC_DIGIT))) {
+    tok->kind = TK_EOF;
+    if ((rc = lex_number(lx, tok, err)) < 0)
+      return rc;
+    p = lx->cur;
+  } else {
+    tok->kind = TK_EOF;
     if (isprint((unsigned char)*p))
-      return LEX_ERR(lx, err, &tok->loc,
-                      "unexpected character '%c'", *p);
-    return LEX_ERR(lx, err, &tok->loc,
-                    "unexpected byte 0x%02x", (unsigned char)*p);
+      return LEX_ERR(lx, err, &tok->loc, "unexpected character '%c'", *p);
+    return LEX_ERR(lx, err, &tok->loc, "unexpected byte 0x%02x", (unsigned char)*p);
   }
-  lx->cur = p + 1;
-done:
-  tok->n = (size_t)(lx->cur - tok->p);
-  lx->last_end = here(lx, lx->cur);
+  lx->cur = p;
+  tok->n = (size_t)(p - tok->p);
+  lx->last_end.file = lx->file;
+  lx->last_end.line = line;
+  lx->last_end.col = (int)(p - line_start) + 1;
   return 0;
 }

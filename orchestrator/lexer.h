@@ -13,28 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "strbuf.h"
 #include "value.h"
 
 struct pd_err;
-
-/* A bump allocator for syntax trees: everything a parse makes is freed
- * together (or chunk by chunk, oldest first), so nodes cost no malloc of
- * their own. Chunks are kept in allocation order. */
-struct arena {
-  char **chunks;
-  size_t nchunks, cap;
-  size_t freed;  /* chunks before this index are freed */
-  char *p, *end; /* free space in the last chunk */
-};
-
-void arena_init(struct arena *a);
-/* 8-byte aligned, zeroed; never NULL (aborts when out of memory). */
-void *arena_alloc(struct arena *a, size_t n);
-char *arena_strndup(struct arena *a, const char *s, size_t n);
-/* Frees the chunks before index upto, which must hold nothing still used. */
-void arena_free_before(struct arena *a, size_t upto);
-void arena_release(struct arena *a);
 
 enum tok_kind {
   TK_EOF,      /* end of input; loc is just after the last token */
@@ -61,9 +44,9 @@ enum str_part_kind {
 
 struct str_part {
   enum str_part_kind kind;
-  char *text;   /* in the lexer's arena */
+  char *text;   /* in the lexer's text arena, NUL-terminated */
   size_t n;     /* length of text */
-  char *output; /* SP_REF: in the arena; else NULL */
+  char *output; /* SP_REF: in the text arena; else NULL */
   struct srcloc loc; /* SP_TEXT: the opening quote; else the name inside ${} */
 };
 
@@ -85,14 +68,17 @@ struct lexer {
   int line;
   struct srcloc last_end; /* just after the last token, for TK_EOF */
   struct arena *arena;    /* where string parts go */
+  struct arena *text_arena; /* where their text goes: arena unless the
+                               caller wants it to outlive the parts */
   struct strbuf text;     /* scratch for string tokens */
   struct str_part *parts; /* scratch for string tokens */
   size_t nparts, capparts;
 };
 
 /* src must stay valid while tokens are used; it need not be NUL-terminated.
- * String parts are allocated in arena. lexer_release frees the lexer's
- * scratch buffers (not the arena). */
+ * String parts are allocated in arena (their text in lx->text_arena, which
+ * starts as arena). lexer_release frees the lexer's scratch buffers (not
+ * the arena). */
 void lexer_init(struct lexer *lx, const char *src, size_t n, const char *file,
                 struct arena *arena);
 void lexer_release(struct lexer *lx);

@@ -100,6 +100,33 @@ void val_copy(struct val *dst, const struct val *src)
   }
 }
 
+void val_copy_at(struct arena *arena, struct val *dst, const struct val *src,
+                 const struct srcloc *loc)
+{
+  size_t i, n;
+  *dst = *src;
+  dst->loc = *loc;
+  switch (src->kind) {
+  case V_LIST:
+  case V_CONCAT:
+    if (!(n = src->u.list.n))
+      break;
+    dst->u.list.v = arena_alloc_raw(arena, n * sizeof *dst->u.list.v);
+    for (i = 0; i < n; i++)
+      val_copy_at(arena, &dst->u.list.v[i], &src->u.list.v[i], loc);
+    break;
+  case V_MAP:
+    if (!(n = src->u.map.n))
+      break;
+    dst->u.map.v = arena_alloc_raw(arena, n * sizeof *dst->u.map.v);
+    for (i = 0; i < n; i++)
+      val_copy_at(arena, &dst->u.map.v[i], &src->u.map.v[i], loc);
+    break;
+  default:
+    break;
+  }
+}
+
 static int str_eq(const char *a, const char *b)
 {
   if (!a || !b)
@@ -158,7 +185,11 @@ const struct val *val_map_get(const struct val *map, const char *key)
   hi = map->u.map.n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    int c = strcmp(key, map->u.map.k[mid]);
+    const char *k = map->u.map.k[mid];
+    /* The first bytes mostly differ: strcmp only when they do not. */
+    int c = (unsigned char)key[0] - (unsigned char)k[0];
+    if (c == 0)
+      c = strcmp(key, k);
     if (c == 0)
       return &map->u.map.v[mid];
     if (c < 0)
@@ -171,17 +202,59 @@ const struct val *val_map_get(const struct val *map, const char *key)
 
 /* --- JSON --------------------------------------------------------------- */
 
+/* Appends n bytes; strbuf_add without its call for one byte. */
+static inline void put(struct strbuf *out, const char *s, size_t n)
+{
+  strbuf_grow(out, n);
+  memcpy(out->buf + out->len, s, n);
+  out->len += n;
+  out->buf[out->len] = '\0';
+}
+
+#define PUT_LIT(out, lit) put((out), (lit), sizeof(lit) - 1)
+
+/* Writes v in decimal (as %lld would) at the end of buf; returns the
+ * start. buf must hold 20 bytes. */
+static char *fmt_int(char *end, int64_t v)
+{
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  char *p = end;
+  do {
+    *--p = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0)
+    *--p = '-';
+  return p;
+}
+
+static void json_int(struct strbuf *out, int64_t v)
+{
+  char buf[24], *p = fmt_int(buf + sizeof buf, v);
+  put(out, p, (size_t)(buf + sizeof buf - p));
+}
+
 static void json_float(struct strbuf *out, double f)
 {
   char buf[40];
   if (!isfinite(f)) {
-    strbuf_addstr(out, "null"); /* JSON has no inf/nan; the language cannot make them */
+    PUT_LIT(out, "null"); /* JSON has no inf/nan; the language cannot make them */
+    return;
+  }
+  /* Whole numbers well inside 2^53 print as their digits under %.17g, and
+   * most floats in graphs are (0, 1, 300): no printf for them. -0 keeps
+   * its sign, so it takes the printf path. */
+  if (f > -1e15 && f < 1e15 && f == (double)(int64_t)f && !(f == 0 && signbit(f))) {
+    char *p = fmt_int(buf + sizeof buf - 2, (int64_t)f);
+    buf[sizeof buf - 2] = '.';
+    buf[sizeof buf - 1] = '0';
+    put(out, p, (size_t)(buf + sizeof buf - p));
     return;
   }
   snprintf(buf, sizeof buf, "%.17g", f);
   strbuf_addstr(out, buf);
   if (!strpbrk(buf, ".e"))
-    strbuf_addstr(out, ".0");
+    PUT_LIT(out, ".0");
 }
 
 static void json_src(struct strbuf *out, const char *tag, const struct val *v)
@@ -192,18 +265,55 @@ static void json_src(struct strbuf *out, const char *tag, const struct val *v)
   strbuf_addch(out, '}');
 }
 
+/* Whether a JSON string of s is s in quotes: names of tasks and outputs are
+ * identifiers, which no JSON encoder escapes. */
+static int json_plain(const char *s, size_t n)
+{
+  size_t i;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '_' || c == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+static void json_ref(struct strbuf *out, const struct val *v)
+{
+  size_t nt = strlen(v->u.ref.task), no = strlen(v->u.ref.output);
+  if (json_plain(v->u.ref.task, nt) && json_plain(v->u.ref.output, no)) {
+    PUT_LIT(out, "{\"$ref\":\"");
+    put(out, v->u.ref.task, nt);
+    put(out, ".", 1);
+    put(out, v->u.ref.output, no);
+    PUT_LIT(out, "\"}");
+  } else {
+    struct strbuf sb;
+    strbuf_init(&sb, nt + no + 2);
+    strbuf_addf(&sb, "%s.%s", v->u.ref.task, v->u.ref.output);
+    PUT_LIT(out, "{\"$ref\":");
+    strbuf_add_json_str(out, sb.buf, sb.len);
+    put(out, "}", 1);
+    strbuf_release(&sb);
+  }
+}
+
 void val_to_json(const struct val *v, struct strbuf *out)
 {
   size_t i;
   switch (v->kind) {
   case V_NULL:
-    strbuf_addstr(out, "null");
+    PUT_LIT(out, "null");
     break;
   case V_BOOL:
-    strbuf_addstr(out, v->u.b ? "true" : "false");
+    if (v->u.b)
+      PUT_LIT(out, "true");
+    else
+      PUT_LIT(out, "false");
     break;
   case V_INT:
-    strbuf_addf(out, "%lld", (long long)v->u.i);
+    json_int(out, v->u.i);
     break;
   case V_FLOAT:
     json_float(out, v->u.f);
@@ -212,35 +322,28 @@ void val_to_json(const struct val *v, struct strbuf *out)
     strbuf_add_json_str(out, v->u.str.s, v->u.str.n);
     break;
   case V_LIST:
-    strbuf_addch(out, '[');
+    put(out, "[", 1);
     for (i = 0; i < v->u.list.n; i++) {
       if (i)
-        strbuf_addch(out, ',');
+        put(out, ",", 1);
       val_to_json(&v->u.list.v[i], out);
     }
-    strbuf_addch(out, ']');
+    put(out, "]", 1);
     break;
   case V_MAP:
-    strbuf_addch(out, '{');
+    put(out, "{", 1);
     for (i = 0; i < v->u.map.n; i++) {
       if (i)
-        strbuf_addch(out, ',');
+        put(out, ",", 1);
       strbuf_add_json_str(out, v->u.map.k[i], strlen(v->u.map.k[i]));
-      strbuf_addch(out, ':');
+      put(out, ":", 1);
       val_to_json(&v->u.map.v[i], out);
     }
-    strbuf_addch(out, '}');
+    put(out, "}", 1);
     break;
-  case V_REF: {
-    struct strbuf sb;
-    strbuf_init(&sb, 32);
-    strbuf_addf(&sb, "%s.%s", v->u.ref.task, v->u.ref.output);
-    strbuf_addstr(out, "{\"$ref\":");
-    strbuf_add_json_str(out, sb.buf, sb.len);
-    strbuf_addch(out, '}');
-    strbuf_release(&sb);
+  case V_REF:
+    json_ref(out, v);
     break;
-  }
   case V_FILE:
     json_src(out, "$file", v);
     break;
@@ -248,16 +351,16 @@ void val_to_json(const struct val *v, struct strbuf *out)
     json_src(out, "$dir", v);
     break;
   case V_OUT:
-    strbuf_addstr(out, "{\"$out\":true}");
+    PUT_LIT(out, "{\"$out\":true}");
     break;
   case V_CONCAT:
-    strbuf_addstr(out, "{\"$cat\":[");
+    PUT_LIT(out, "{\"$cat\":[");
     for (i = 0; i < v->u.list.n; i++) {
       if (i)
-        strbuf_addch(out, ',');
+        put(out, ",", 1);
       val_to_json(&v->u.list.v[i], out);
     }
-    strbuf_addstr(out, "]}");
+    PUT_LIT(out, "]}");
     break;
   }
 }

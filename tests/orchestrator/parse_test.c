@@ -187,6 +187,93 @@ static void test_big(void **state)
   strbuf_release(&sb);
 }
 
+/* Whether p lies in one of a's chunks (of at most 64 KiB). */
+static int in_arena(const struct arena *a, const void *p)
+{
+  size_t i;
+  for (i = 0; i < a->nchunks; i++)
+    if (a->chunks[i] && (const char *)p >= a->chunks[i] &&
+        (const char *)p < a->chunks[i] + 64 * 1024)
+      return 1;
+  return 0;
+}
+
+struct hook_log {
+  int calls;
+  const char *seen[8];
+  size_t nattrs[8];
+};
+
+/* Takes the attributes of tasks whose name starts with 'a'. */
+static int take_a(void *arg, struct stmt *s)
+{
+  struct hook_log *log = arg;
+  log->seen[log->calls] = s->name;
+  log->nattrs[log->calls++] = s->nattrs;
+  if (!s->name || s->name[0] != 'a')
+    return 0;
+  s->pre = log;
+  return 1;
+}
+
+/* parse_file_opts: names and text in the text arena; task statements
+ * outside loops go to on_task, which may take their attributes. */
+static void test_opts(void **state)
+{
+  struct arena text;
+  struct hook_log log;
+  struct parse_opts opts;
+  struct pd_err err;
+  struct ast ast;
+  const struct stmt *s;
+  (void)state;
+  arena_init(&text);
+  memset(&log, 0, sizeof log);
+  opts.text = &text;
+  opts.on_task = take_a;
+  opts.arg = &log;
+  pd_err_clear(&err);
+  if (parse_file_opts("param p = \"v\"\n"
+                      "task a1 = exec { command = [\"x\", b.o] outputs = { o = \"o\" } }\n"
+                      "for i in [1] { task a2 = exec { command = [\"y\"] } }\n"
+                      "task b = exec { command = [\"${p}\"] }\n"
+                      "task \"a_${p}\" = exec {}\n",
+                      strlen("param p = \"v\"\n"
+                             "task a1 = exec { command = [\"x\", b.o] outputs = { o = \"o\" } }\n"
+                             "for i in [1] { task a2 = exec { command = [\"y\"] } }\n"
+                             "task b = exec { command = [\"${p}\"] }\n"
+                             "task \"a_${p}\" = exec {}\n"),
+                      "o.dag", &opts, &ast, &err) != 0)
+    fail_msg("%s", err.msg);
+  assert_int_equal(ast.n, 5);
+  /* Called for a1, b and the string-named task, not for the one in the loop. */
+  assert_int_equal(log.calls, 3);
+  assert_string_equal(log.seen[0], "a1");
+  assert_int_equal(log.nattrs[0], 2);
+  assert_string_equal(log.seen[1], "b");
+  assert_null(log.seen[2]);
+  s = ast.stmts[1];
+  assert_int_equal(s->nattrs, 0); /* taken */
+  assert_null(s->attrs);
+  assert_ptr_equal(s->pre, &log);
+  assert_string_equal(s->name, "a1");
+  assert_true(in_arena(&text, s->name));
+  assert_string_equal(s->kind_name, "exec");
+  s = ast.stmts[3];
+  assert_int_equal(s->nattrs, 1); /* kept */
+  assert_null(s->pre);
+  assert_int_equal(s->attrs[0].value.u.list.v[0].u.str.parts[0].kind, SP_NAME);
+  assert_true(in_arena(&text, s->attrs[0].value.u.list.v[0].u.str.parts[0].text));
+  assert_ptr_equal(s->kind_name, ast.stmts[1]->kind_name); /* one pointer per kind name */
+  s = &ast.stmts[2]->body[0];
+  assert_int_equal(s->nattrs, 1);
+  assert_string_equal(s->name, "a2");
+  assert_true(in_arena(&text, ast.stmts[0]->name)); /* param names too */
+  assert_true(in_arena(&text, ast.stmts[0]->value.u.str.parts[0].text));
+  ast_release(&ast);
+  arena_release(&text);
+}
+
 static void test_syntax_errors(void **state)
 {
   (void)state;
@@ -367,6 +454,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_statements),
     cmocka_unit_test(test_big),
+    cmocka_unit_test(test_opts),
     cmocka_unit_test(test_syntax_errors),
     cmocka_unit_test(test_literal),
     cmocka_unit_test(test_paths),

@@ -254,6 +254,78 @@ static void test_map_get(void **state)
   val_release(&m);
 }
 
+/* Whole floats and integers are formatted without printf, references
+ * without a scratch buffer: the same text as the general path. */
+static void test_json_fast_paths(void **state)
+{
+  static const struct { double f; const char *json; } floats[] = {
+    { 0.0, "0.0" }, { -3.0, "-3.0" }, { 999999999999999.0, "999999999999999.0" },
+    { -999999999999999.0, "-999999999999999.0" }, { 1e15, "1000000000000000.0" },
+    { 1e16, "10000000000000000.0" }, { 1e17, "1e+17" },
+    { 9007199254740993.0, "9007199254740992.0" }, { 2.5e-5, "2.5000000000000001e-05" },
+    { 4503599627370495.5, "4503599627370495.5" }, { 1e-7, "9.9999999999999995e-08" },
+    { INFINITY, "null" },
+  };
+  static const struct { int64_t i; const char *json; } ints[] = {
+    { 0, "0" }, { -1, "-1" }, { 10, "10" }, { 9223372036854775807, "9223372036854775807" },
+  };
+  struct val v, r, items[2], cat;
+  size_t i;
+  (void)state;
+  v = mk(V_FLOAT);
+  for (i = 0; i < sizeof floats / sizeof floats[0]; i++) {
+    v.u.f = floats[i].f;
+    json_is(&v, floats[i].json);
+  }
+  v = mk(V_INT);
+  for (i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+    v.u.i = ints[i].i;
+    json_is(&v, ints[i].json);
+  }
+  r = ref("t98_95", "o");
+  json_is(&r, "{\"$ref\":\"t98_95.o\"}");
+  val_release(&r);
+  r = ref("a\"b", "x\\y\n"); /* not made by the parser, but still valid JSON */
+  json_is(&r, "{\"$ref\":\"a\\\"b.x\\\\y\\n\"}");
+  val_release(&r);
+  r = ref("caf\xc3\xa9", "o-k");
+  json_is(&r, "{\"$ref\":\"caf\xc3\xa9.o-k\"}");
+  val_release(&r);
+  /* The parts of an interpolated string, in order. */
+  items[0] = str("-s");
+  items[1] = mk(V_OUT);
+  cat = mk(V_CONCAT);
+  cat.u.list.v = items;
+  cat.u.list.n = 2;
+  json_is(&cat, "{\"$cat\":[\"-s\",{\"$out\":true}]}");
+  val_release(&items[0]);
+  v = mk(V_BOOL);
+  v.u.b = 2; /* any nonzero is true */
+  json_is(&v, "true");
+}
+
+/* val_copy_at: a default placed at a task. Every value gets the loc;
+ * strings and keys are shared, arrays are the arena's. */
+static void test_copy_at(void **state)
+{
+  struct srcloc at = { "t.dag", 7, 3 };
+  struct arena arena;
+  struct val v = lit("[1, { k = [\"s\"] }, \"x\"]"), c;
+  (void)state;
+  arena_init(&arena);
+  val_copy_at(&arena, &c, &v, &at);
+  assert_true(val_equal(&c, &v));
+  assert_int_equal(c.loc.line, 7);
+  assert_int_equal(c.u.list.v[0].loc.col, 3);
+  assert_int_equal(c.u.list.v[1].u.map.v[0].u.list.v[0].loc.line, 7);
+  assert_ptr_not_equal(c.u.list.v, v.u.list.v);
+  assert_ptr_equal(c.u.list.v[2].u.str.s, v.u.list.v[2].u.str.s);
+  assert_ptr_equal(c.u.list.v[1].u.map.k, v.u.list.v[1].u.map.k);
+  assert_int_equal(v.u.list.v[0].loc.line, 1); /* the source is untouched */
+  arena_release(&arena);
+  val_release(&v);
+}
+
 static void test_kind_names(void **state)
 {
   (void)state;
@@ -280,6 +352,8 @@ int main(void)
     cmocka_unit_test(test_round_trip),
     cmocka_unit_test(test_copy_equal),
     cmocka_unit_test(test_map_get),
+    cmocka_unit_test(test_json_fast_paths),
+    cmocka_unit_test(test_copy_at),
     cmocka_unit_test(test_kind_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

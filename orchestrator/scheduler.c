@@ -604,8 +604,27 @@ const char *sched_output_path(struct sched *s, int node, const char *output, str
   for (k = 0; k < n->res.nouts; k++) {
     if (strcmp(n->res.outs[k].name, output) != 0)
       continue;
-    if (!n->paths[k] && cache_materialize(s->c, &n->res.outs[k], &n->paths[k], err) < 0)
-      return NULL;
+    if (!n->paths[k]) {
+      /* Named as the task wrote it ("report.md", not "report"), so tools
+       * that look at extensions see the right one. */
+      const struct task *t = &s->g->tasks[node];
+      int o = task_find_output(t, output);
+      struct artifact a = n->res.outs[k];
+      char *name = NULL;
+      if (o >= 0) {
+        const char *p = t->outputs[o].path, *end = p + strlen(p), *base;
+        while (end > p && end[-1] == '/')
+          end--;
+        for (base = end; base > p && base[-1] != '/'; base--)
+          ;
+        if (end > base)
+          a.name = name = xstrndup(base, (size_t)(end - base));
+      }
+      int rc = cache_materialize(s->c, &a, &n->paths[k], err);
+      free(name);
+      if (rc < 0)
+        return NULL;
+    }
     return n->paths[k];
   }
   ERR_SET(err, PD_ENOTFOUND, "task '%s' has no output '%s' in the cache",

@@ -3,12 +3,14 @@
 
 #include <string.h>
 
+extern const struct task_kind distort_images_kind;
 extern const struct task_kind exec_kind;
 extern const struct task_kind fetch_subset_kind;
 extern const struct task_kind write_kind;
 
 /* Sorted by name. */
 static const struct task_kind *const kinds[] = {
+  &distort_images_kind,
   &exec_kind,
   &fetch_subset_kind,
   &write_kind,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "philox.h"
 #include "strbuf.h"
 
 /* --- the world ------------------------------------------------------------- */
@@ -96,33 +97,11 @@ int shapes_find_category(const char *name)
   return -1;
 }
 
-/* --- Philox4x32-10 ----------------------------------------------------------- */
-
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
+/* --- Philox4x32-10 (kernels/philox.h, shared with the kernels) ------------- */
 
 void shapes_philox(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
 {
-  uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3];
-  uint32_t k0 = key[0], k1 = key[1];
-  int r;
-  for (r = 0; r < 10; r++) {
-    uint64_t p0 = (uint64_t)PHILOX_M0 * c0, p1 = (uint64_t)PHILOX_M1 * c2;
-    if (r > 0) {
-      k0 += PHILOX_W0;
-      k1 += PHILOX_W1;
-    }
-    c0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
-    c1 = (uint32_t)p1;
-    c2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-    c3 = (uint32_t)p0;
-  }
-  out[0] = c0;
-  out[1] = c1;
-  out[2] = c2;
-  out[3] = c3;
+  philox4x32_10(ctr, key, out);
 }
 
 void shapes_rng_init(struct shapes_rng *r, uint64_t seed, int split, int stream, uint64_t index)

@@ -50,6 +50,7 @@ test-asan: deps
 bench: build
 	bash bench/noop_vs_ninja.sh
 	bash bench/shapes_bench.sh
+	bash bench/distort_bench.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

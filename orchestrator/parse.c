@@ -195,8 +195,13 @@ static int parse_list(struct parser *ps, struct expr *e)
         return rc;
       continue;
     }
-    if (ps->tok.kind == TK_EOF)
-      return expected(ps, "']' to close the list");
+    if (ps->tok.kind == TK_EOF || ps->tok.kind == TK_RBRACE || ps->tok.kind == TK_RPAREN) {
+      /* Most often a forgotten ']': say where the list opened. */
+      char what[64];
+      snprintf(what, sizeof what, "']' to close the list opened at %d:%d", e->loc.line,
+               e->loc.col);
+      return expected(ps, what);
+    }
     if ((rc = parse_expr(ps, &item)) < 0)
       return rc;
     stk_push(ps, &item, sizeof item);

@@ -759,7 +759,7 @@ static void test_errors_syntax(void **state)
                "for out in [1] {}\n"
                "    ^");
   expect_error("param l = [1, 2\n", PD_EPARSE,
-               "g.dag:1:16: error: expected ']' to close the list, found end of file\n"
+               "g.dag:1:16: error: expected ']' to close the list opened at 1:11, found end of file\n"
                "param l = [1, 2\n"
                "               ^");
   expect_error("param m = { a 1 }\n", PD_EPARSE,
@@ -996,7 +996,7 @@ static void test_errors_includes(void **state)
   /* Errors inside an included file name it by the includer's folder. */
   write_file("lib/x.dag", "\n  param bad = [\n");
   expect_error("include \"lib/x.dag\"\n", PD_EPARSE,
-               "lib/x.dag:2:16: error: expected ']' to close the list, found end of file\n"
+               "lib/x.dag:2:16: error: expected ']' to close the list opened at 2:15, found end of file\n"
                "  param bad = [\n"
                "               ^");
 }

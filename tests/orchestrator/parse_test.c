@@ -367,7 +367,7 @@ static void test_literal(void **state)
   literal_is("{}", "{}");
   literal_is("[1, [2, {b = 1, a = \"x\"}]]", "[1,[2,{\"a\":\"x\",\"b\":1}]]");
   literal_is("{ \"k k\" = [true false] }", "{\"k k\":[true,false]}");
-  literal_fails("[1,", PD_EPARSE, "error: expected ']' to close the list, found end of file");
+  literal_fails("[1,", PD_EPARSE, "error: expected ']' to close the list opened at 1:1, found end of file");
   literal_fails("1 2", PD_EPARSE, "error: expected end of the value, found '2'");
   literal_fails("abc", PD_EGRAPH, "error: names cannot be used in a literal ('abc')");
   literal_fails("\"${x}\"", PD_EGRAPH, "error: names cannot be used in a literal ('x')");

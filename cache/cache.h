@@ -174,4 +174,47 @@ int cache_verify(struct cache *c, FILE *report, uint64_t *damaged,
 int cache_gc(struct cache *c, size_t keep_runs, uint64_t max_bytes,
              FILE *report, struct pd_err *err);
 
+/* --- audits and bundles (bundle_io.c) ----------------------------------- */
+
+/* Reads the action record of key as stored: 1 and res filled (caller
+ * releases), 0 when there is none, <0 on error (PD_ECORRUPT if malformed).
+ * Unlike cache_action_get it checks no blob and repairs nothing. */
+int cache_action_peek(struct cache *c, const uint8_t key[PD_DIGEST_LEN],
+                      struct action_result *res, struct pd_err *err);
+
+enum cache_blob_kind {
+  CACHE_BLOB_MISSING,           /* no record */
+  CACHE_BLOB_MALFORMED,         /* a record that does not decode */
+  CACHE_BLOB_INLINE,            /* bytes in the record: data, len */
+  CACHE_BLOB_FILE,              /* bytes in the cas file at path */
+  CACHE_BLOB_TREE,              /* manifest text in data, len */
+  CACHE_BLOB_BADTREE            /* a tree seen again: its manifest does not parse */
+};
+
+/* One blob as cache_blob_walk shows it; pointers valid during the call. */
+struct blob_info {
+  const uint8_t *digest;
+  const char *name;             /* path below the walked blob ("" for it) */
+  enum cache_blob_kind kind;
+  uint64_t size;                /* as recorded (for a tree, the sum of its files) */
+  const char *data;             /* INLINE bytes, TREE manifest */
+  size_t len;
+  const char *path;             /* FILE: its cas file (not checked) */
+  int expect_tree;              /* what the caller or parent tree says: 1, 0, -1 unknown */
+  int64_t expect_size;          /* size the parent tree lists, -1 for the top */
+};
+typedef int cache_blob_fn(void *arg, const struct blob_info *b, struct pd_err *err);
+/* Calls fn for blob d and, when it is a tree, for every blob below it
+ * (parents first; a tree whose manifest does not parse is shown again as
+ * CACHE_BLOB_BADTREE). Nothing is hashed, checked or repaired, and no
+ * transaction is open while fn runs. fn returns 0 to go on, <0 to stop
+ * (that code is returned). */
+int cache_blob_walk(struct cache *c, const uint8_t d[PD_DIGEST_LEN], int expect_tree,
+                    cache_blob_fn *fn, void *arg, struct pd_err *err);
+/* Stores a tree from its manifest text (tree.c's format) once every entry
+ * is stored with the kind and size the manifest gives; *digest receives the
+ * SHA-256 of the text. For imports: the tree keeps its exported digest. */
+int cache_tree_put(struct cache *c, const char *manifest, size_t len,
+                   uint8_t digest[PD_DIGEST_LEN], struct pd_err *err);
+
 #endif

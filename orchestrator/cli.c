@@ -42,6 +42,11 @@ static const char *const usage_main =
   "  tasks [KIND]              task kinds, their parameters and outputs\n"
   "  show FILE TASK[.OUTPUT]   path of an artifact (--cat: its contents)\n"
   "  log [RUN]                 past runs\n"
+  "  audit RUN                 integrity, provenance and re-execution of a run\n"
+  "  why FILE TASK.OUTPUT      the chain of tasks, parameters and inputs behind an artifact\n"
+  "  pin RUN                   keep a run's artifacts through 'cache gc' (--unpin)\n"
+  "  export RUN DIR            a run as a self-contained bundle\n"
+  "  import DIR                a bundle into the cache\n"
   "  cache verify|gc|stats     check, trim or measure the cache\n"
   "\n"
   "povid-dag COMMAND --help shows a command's options; --version the version.\n";
@@ -70,6 +75,26 @@ static const struct {
             "  prints the path of a cached artifact; --cat prints a file's contents\n" },
   { "log", "usage: povid-dag log [RUN] [--json] [--cache DIR]\n"
            "  lists past runs, or shows one\n" },
+  { "audit", "usage: povid-dag audit RUN [--reexecute] [--task T]... [-v] [--json] [--out DIR] [--cache DIR]\n"
+             "  checks every artifact of the run: present and re-hashing to its digest\n"
+             "  (integrity), traced to its task, parameters, inputs and sources\n"
+             "  (provenance); prints a table per task; exit 0 only if all checks pass\n"
+             "  --reexecute        run the tasks again in a scratch cache and compare outputs\n"
+             "  --task T           audit only task T (repeatable)\n"
+             "  -v, --verbose      also print each task's provenance\n"
+             "  --json             print the report as JSON\n"
+             "  --out DIR          also write DIR/audit.json and DIR/audit.md (full provenance)\n"
+             "  -j N, --gpus N, --progress MODE   as for run, when re-executing\n" },
+  { "why", "usage: povid-dag why FILE TASK[.OUTPUT] [ITEM] [--json] [--set NAME=VALUE]... [--cache DIR]\n"
+           "  the chain of tasks behind a cached artifact: for each, its kind, key,\n"
+           "  parameters changed from the defaults, input digests and sources\n" },
+  { "pin", "usage: povid-dag pin RUN [--unpin] [--cache DIR]\n"
+           "  a pinned run's artifacts survive 'cache gc'\n" },
+  { "export", "usage: povid-dag export RUN DIR [--cache DIR]\n"
+              "  writes the run record, its action records and preimages and every blob\n"
+              "  it names into DIR (new or empty), with a MANIFEST of digests\n" },
+  { "import", "usage: povid-dag import DIR [--cache DIR]\n"
+              "  checks a bundle made by 'export' and stores it in the cache\n" },
   { "cache", "usage: povid-dag cache verify|gc|stats [--cache DIR]\n"
              "  verify              re-hash every blob and report damage\n"
              "  gc [--keep N] [--max-size SIZE]\n"
@@ -85,7 +110,10 @@ int cli__usage_error(const char *cmd, const char *fmt, ...)
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "\n(see 'povid-dag %s--help')\n", cmd ? cmd : "");
+  if (cmd)
+    fprintf(stderr, "\n(see 'povid-dag %s --help')\n", cmd);
+  else
+    fprintf(stderr, "\n(see 'povid-dag --help')\n");
   return 2;
 }
 
@@ -159,6 +187,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
   const char *val;
   o->pos = xcalloc((size_t)argc + 1, sizeof *o->pos);
   o->sets = xcalloc((size_t)argc + 1, sizeof *o->sets);
+  o->tasks = xcalloc((size_t)argc + 1, sizeof *o->tasks);
   o->jobs = -1;
   o->gpus = -1;
   o->keep = 5;
@@ -204,6 +233,17 @@ static int parse_opts(int argc, char **argv, struct opts *o)
       o->json = 1;
     } else if (strcmp(a, "--cat") == 0) {
       o->cat = 1;
+    } else if (strcmp(a, "--reexecute") == 0) {
+      o->reexecute = 1;
+    } else if (strcmp(a, "--unpin") == 0) {
+      o->unpin = 1;
+    } else if (is_opt(a, "--task")) {
+      if (!(val = opt_value(argc, argv, &i, "--task", 6)) || !*val)
+        return cli__usage_error(o->cmd, "--task needs a task name");
+      o->tasks[o->ntasks++] = val;
+    } else if (is_opt(a, "--out")) {
+      if (!(o->out = opt_value(argc, argv, &i, "--out", 5)) || !*o->out)
+        return cli__usage_error(o->cmd, "--out needs a directory");
     } else if (is_opt(a, "--progress")) {
       if (!(val = opt_value(argc, argv, &i, "--progress", 10)))
         return cli__usage_error(o->cmd, "--progress needs auto, tty, plain or quiet");
@@ -239,6 +279,7 @@ static void opts_release(struct opts *o)
   for (i = 0; i < o->nsets; i++)
     free((char *)o->sets[i].name);
   free(o->sets);
+  free(o->tasks);
   free(o->pos);
 }
 
@@ -371,7 +412,9 @@ int cli_main(int argc, char **argv)
   } cmds[] = {
     { "run", cli__run }, { "status", cli__status }, { "explain", cli__explain },
     { "graph", cli__graph }, { "tasks", cli__tasks }, { "show", cli__show },
-    { "log", cli__log }, { "cache", cli__cache },
+    { "log", cli__log }, { "cache", cli__cache }, { "audit", cli__audit },
+    { "why", cli__why }, { "pin", cli__pin }, { "export", cli__export },
+    { "import", cli__import },
   };
   struct opts o;
   size_t i;

@@ -26,6 +26,10 @@ struct opts {
   const char *format;
   long keep;
   uint64_t max_size;
+  int reexecute, unpin;      /* audit --reexecute, pin --unpin */
+  const char **tasks;        /* audit --task T, repeatable */
+  size_t ntasks;
+  const char *out;           /* audit --out DIR */
   int argc;
   char **argv;
 };
@@ -53,5 +57,11 @@ int cli__graph(struct opts *o);
 int cli__tasks(struct opts *o);
 int cli__log(struct opts *o);
 int cli__cache(struct opts *o);
+/* cmd_audit.c */
+int cli__audit(struct opts *o);
+int cli__why(struct opts *o);
+int cli__pin(struct opts *o);
+int cli__export(struct opts *o);
+int cli__import(struct opts *o);
 
 #endif

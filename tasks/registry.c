@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+extern const struct task_kind corrupt_captions_kind;
 extern const struct task_kind distort_images_kind;
 extern const struct task_kind exec_kind;
 extern const struct task_kind fetch_subset_kind;
@@ -10,6 +11,7 @@ extern const struct task_kind write_kind;
 
 /* Sorted by name. */
 static const struct task_kind *const kinds[] = {
+  &corrupt_captions_kind,
   &distort_images_kind,
   &exec_kind,
   &fetch_subset_kind,

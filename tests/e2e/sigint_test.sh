@@ -6,7 +6,7 @@ task quick = exec {
   outputs = ["q.txt"]
 }
 task slow = exec {
-  command = ["sh", "-c", "sleep 30; echo s > \${out}/s.txt", quick.q]
+  command = ["sh", "-c", "sleep 31.7; echo s > \${out}/s.txt", quick.q]
   outputs = ["s.txt"]
 }
 DAG
@@ -16,7 +16,7 @@ kill -INT $pid
 set +e; wait $pid; code=$?; set -e
 [ "$code" = 130 ] || fail "expected exit 130 after SIGINT, got $code: $(cat e)"
 grep -q "interrupted" e || fail "no interruption message"
-! pgrep -f "sleep 30" >/dev/null || fail "the child survived"
+! pgrep -f "sleep 31.7" >/dev/null || fail "the child survived"
 pd status g.dag; expect_out "cached   quick"; expect_out "stale    slow"
 pd log; expect_out "interrupted"
 finish

@@ -10,7 +10,8 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 GRAPH      ?= graphs/full.dag
 DEB_PACKAGES = build-essential cmake ninja-build pkg-config python3 \
                libuv1-dev libcurl4-openssl-dev libcjson-dev liblmdb-dev \
-               libssl-dev libcmocka-dev libstb-dev nghttp2-server
+               libssl-dev libcmocka-dev libstb-dev nghttp2-server \
+               libopenblas-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build run test test-asan bench clean

@@ -3,11 +3,17 @@
  * contact sheet.
  *
  * Sources: "builtin:shapes", the procedural world of shapes.h (generated in
- * parallel, bit-identical for any thread count). Planned and refused at run
- * time until they land: "llava:PATH" (LLaVA-Instruct JSON with COCO images)
- * and "https://..." (a pinned archive); they will produce the same
- * artifacts, so every later task reads one format (dataset.h, pope.h,
- * world.h). Any other source is an error when the graph loads.
+ * parallel, bit-identical for any thread count); "llava", a LLaVA-Instruct
+ * JSON file (json = file(...)) and its images (images_dir = dir(...)),
+ * both hashed by content into the action key; a pinned URL (http://,
+ * https://, file://) of such a JSON file with sha256 = "<hex>" and
+ * images_dir (fetch_llava.h, fetch_url.h). All write the same artifacts,
+ * so every later task reads one format (dataset.h, pope.h, world.h).
+ * Refused at run time, as before: "llava:PATH" (a path in a string is not
+ * hashed, so edits to the data would not rerun the task: the error says
+ * what to write instead) and URLs of archives (.tar, .tgz, .zip, ...).
+ * Any other source is an error when the graph loads, as are a bad pin and
+ * llava parameters given to the wrong source.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +21,8 @@
 #include <time.h>
 
 #include "dataset.h"
+#include "fetch_llava.h"
+#include "fetch_url.h"
 #include "graph.h"
 #include "pope.h"
 #include "preview.h"
@@ -27,11 +35,26 @@
 
 static const struct kind_param fetch_params[] = {
   { "source", PT_STRING, "\"builtin:shapes\"", 0, -1, NULL, 0,
-    "where the data comes from: builtin:shapes, the procedural world; llava:PATH "
-    "(LLaVA-Instruct JSON + COCO images) and https:// URLs are not supported yet" },
+    "where the data comes from: builtin:shapes, the procedural world; llava, a LLaVA-Instruct "
+    "JSON file (json) with its images (images_dir); or an http(s):// or file:// URL of such a "
+    "JSON file pinned by sha256, with images_dir (archives are not supported). llava:PATH is "
+    "refused: its data would not be hashed" },
+  { "json", PT_ANY, "\"\"", 0, -1, NULL, 0,
+    "source llava: the LLaVA-Instruct JSON file, file(\"...\") or a task's output (hashed by "
+    "content)" },
+  { "images_dir", PT_ANY, "\"\"", 0, -1, NULL, 0,
+    "source llava or a URL: the folder the items' \"image\" names are in, dir(\"...\") or a "
+    "task's output (hashed by content); JPEG or PNG" },
+  { "sha256", PT_STRING, "\"\"", 0, -1, NULL, 0,
+    "URL sources (required): the SHA-256 of the file at the URL, 64 hex digits; a download "
+    "that does not match fails" },
+  { "image_size", PT_INT, "32", 8, 512, NULL, 0,
+    "llava and URL sources: images are center-cropped and resized to this square size "
+    "(builtin:shapes is always 32)" },
   { "train", PT_INT, "8000", 1, 1e6, NULL, 0,
     "training images (held in memory while generated: about 3.5 KB each); a smaller "
-    "subset is a prefix of a larger one" },
+    "subset is a prefix of a larger one (llava: a pick stratified over description, "
+    "reasoning and conversation items)" },
   { "eval", PT_INT, "500", 0, 1e6, NULL, 0,
     "eval images (clean ground truth, POPE questions)" },
   { "seed", PT_INT, "1", 0, 1e15, NULL, 0,
@@ -71,13 +94,15 @@ static const struct kind_output fetch_outputs[NOUT + 1] = {
   { "train", "training split, a directory: items.jsonl (LLaVA conversations: a description "
              "and one yes and one no question per image, plus ground-truth objects and the "
              "description's mentions, label noise flagged), images.safetensors (U8 "
-             "[N, 32, 32, 3]) and index.tsv (image -> row)" },
+             "[N, 32, 32, 3]) and index.tsv (image -> row); llava and URL sources: the "
+             "file's conversations with empty objects, images [N, S, S, 3] for image_size S" },
   { "eval", "eval split, the same layout; descriptions are clean" },
   { "pope", "POPE questions on the eval split, a directory: random.jsonl, popular.jsonl, "
             "adversarial.jsonl (3 present and 3 absent objects per image)" },
   { "world", "world.json: categories with synonyms, partners and typical colours, colours, "
              "themes, generator settings, and co-occurrence and label-noise statistics "
-             "measured on the splits" },
+             "measured on the splits; llava and URL sources: \"categories\": [] and a note "
+             "(no ground truth), so pope's files are empty" },
   { "preview", "PNG contact sheet of the first 16 training images (4x) with their "
                "ground-truth objects and label noise" },
   { NULL, NULL },
@@ -93,16 +118,101 @@ static double fparam(const struct task *t, const char *name)
   return num(task_param(t, name));
 }
 
-/* Returns 0 for builtin:shapes, 1 for a source that is planned but not
- * supported yet, -1 for anything else. */
-static int source_kind(const char *s)
+enum source_kind {
+  SRC_UNKNOWN = -1, /* an error when the graph loads */
+  SRC_SHAPES,       /* builtin:shapes */
+  SRC_REFUSED,      /* llava:PATH or an archive URL: an error at run time */
+  SRC_LLAVA,        /* llava with json and images_dir */
+  SRC_URL           /* a pinned URL of a LLaVA JSON file, with images_dir */
+};
+
+static int is_archive(const char *url)
+{
+  static const char *const ext[] = { ".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz",
+                                     ".tar.zst", ".zip" };
+  size_t n = strcspn(url, "?#"), k;
+  for (k = 0; k < sizeof ext / sizeof ext[0]; k++) {
+    size_t e = strlen(ext[k]);
+    if (n >= e && strncmp(url + n - e, ext[k], e) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static enum source_kind source_kind(const char *s)
 {
   if (strcmp(s, "builtin:shapes") == 0)
+    return SRC_SHAPES;
+  if (strcmp(s, "llava") == 0)
+    return SRC_LLAVA;
+  if (strncmp(s, "llava:", 6) == 0 && s[6])
+    return SRC_REFUSED;
+  if (fetch_url_is_url(s))
+    return is_archive(s) ? SRC_REFUSED : SRC_URL;
+  return SRC_UNKNOWN;
+}
+
+static int is_artifact(const struct val *v, enum val_kind k)
+{
+  return v->kind == k || v->kind == V_REF;
+}
+
+/* A parameter left at its default "" is unset. */
+static int is_unset(const struct val *v)
+{
+  return v->kind == V_STR && v->u.str.n == 0;
+}
+
+/* The llava and URL parameters: each given where it is used, and only there. */
+static int check_llava_params(const struct task *t, enum source_kind sk, struct pd_err *err)
+{
+  const struct val *src = task_param(t, "source"), *json = task_param(t, "json"),
+                   *dir = task_param(t, "images_dir"), *pin = task_param(t, "sha256"),
+                   *size = task_param(t, "image_size");
+  if (sk == SRC_SHAPES || sk == SRC_REFUSED) {
+    const struct val *v = !is_unset(json) ? json : !is_unset(dir) ? dir : !is_unset(pin) ? pin
+                                                                                       : NULL;
+    if (v)
+      return graph_error_at(err, PD_EGRAPH, &v->loc,
+                            "parameter '%s' is only used with source \"llava\" or a URL",
+                            v == json ? "json" : v == dir ? "images_dir" : "sha256");
+    if (sk == SRC_SHAPES && size->u.i != SHAPES_SIZE)
+      return graph_error_at(err, PD_EGRAPH, &size->loc,
+                            "parameter 'image_size': builtin:shapes images are %dx%d", SHAPES_SIZE,
+                            SHAPES_SIZE);
     return 0;
-  if ((strncmp(s, "llava:", 6) == 0 && s[6]) || strncmp(s, "https://", 8) == 0 ||
-      strncmp(s, "http://", 7) == 0)
-    return 1;
-  return -1;
+  }
+  if (sk == SRC_LLAVA) {
+    if (is_unset(json))
+      return graph_error_at(err, PD_EGRAPH, &src->loc,
+                            "source \"llava\" needs json = file(\"...\") (or a task's output)");
+    if (!is_artifact(json, V_FILE))
+      return graph_error_at(err, PD_EGRAPH, &json->loc,
+                            "parameter 'json' must be a file(\"...\") or a task's output");
+    if (!is_unset(pin))
+      return graph_error_at(err, PD_EGRAPH, &pin->loc,
+                            "parameter 'sha256' is only used with a URL source");
+  } else {
+    if (!is_unset(json))
+      return graph_error_at(err, PD_EGRAPH, &json->loc,
+                            "parameter 'json' is not used with a URL source: the URL is the "
+                            "JSON file");
+    if (is_unset(pin))
+      return graph_error_at(err, PD_EGRAPH, &src->loc,
+                            "source '%s' needs sha256 = \"<64 hex digits>\": a URL is pinned by "
+                            "the SHA-256 of its file", src->u.str.s);
+    if (fetch_url_check_pin(pin->u.str.s) < 0)
+      return graph_error_at(err, PD_EGRAPH, &pin->loc,
+                            "parameter 'sha256' must be 64 hex digits, got '%s'", pin->u.str.s);
+  }
+  if (is_unset(dir))
+    return graph_error_at(err, PD_EGRAPH, &src->loc,
+                          "source '%s' needs images_dir = dir(\"...\") (or a task's output), so "
+                          "that the images are hashed", src->u.str.s);
+  if (!is_artifact(dir, V_DIR))
+    return graph_error_at(err, PD_EGRAPH, &dir->loc,
+                          "parameter 'images_dir' must be a dir(\"...\") or a task's output");
+  return 0;
 }
 
 static int check_weights(const struct task *t, const char *name, int n, struct pd_err *err)
@@ -139,11 +249,15 @@ static int fetch_check(struct graph *g, struct task *t, struct pd_err *err)
   const struct val *src = task_param(t, "source");
   int rc;
   (void)g;
-  if (source_kind(src->u.str.s) < 0)
+  enum source_kind sk = source_kind(src->u.str.s);
+  if (sk == SRC_UNKNOWN)
     return graph_error_at(err, PD_EGRAPH, &src->loc,
                           "unknown source '%s': expected builtin:shapes, llava:PATH or an "
-                          "https:// URL", src->u.str.s);
-  if ((rc = check_weights(t, "objects", SHAPES_MAXOBJ, err)) < 0 ||
+                          "https:// URL (llava:PATH is written source = \"llava\", json = "
+                          "file(...), images_dir = dir(...); http:// and file:// work too)",
+                          src->u.str.s);
+  if ((rc = check_llava_params(t, sk, err)) < 0 ||
+      (rc = check_weights(t, "objects", SHAPES_MAXOBJ, err)) < 0 ||
       (rc = check_weights(t, "themes", SHAPES_NTHEME, err)) < 0 ||
       (rc = check_order(t, "size_min", "size_max", err)) < 0 ||
       (rc = check_order(t, "contrast_min", "contrast_max", err)) < 0 ||
@@ -269,9 +383,23 @@ static int fetch_run(struct task_run *r)
   double t0 = now(), t1;
   int k, rc;
 
-  if (source_kind(source) != 0)
-    return ERR_SET(&r->err, PD_EUSAGE, "source '%s' is not supported yet (only builtin:shapes is)",
+  switch (source_kind(source)) {
+  case SRC_LLAVA:
+  case SRC_URL:
+    return llava_run(r);
+  case SRC_REFUSED:
+    if (strncmp(source, "llava:", 6) == 0)
+      return ERR_SET(&r->err, PD_EUSAGE,
+                     "source '%s' is not supported yet: a path inside a string is not hashed, "
+                     "so edits to the data would not rerun the task; write source = \"llava\", "
+                     "json = file(\"%s\"), images_dir = dir(\"...\")", source, source + 6);
+    return ERR_SET(&r->err, PD_EUSAGE,
+                   "source '%s' is not supported yet: archives are out of scope; pin a "
+                   "LLaVA-Instruct JSON file with sha256 and give images_dir = dir(\"...\")",
                    source);
+  default:
+    break;
+  }
   read_params(t, &p);
   if ((rc = dataset_generate(&train, &p, SHAPES_TRAIN, ntrain, r->threads, on_progress, &pr,
                              &r->err)) < 0)

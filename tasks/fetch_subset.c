@@ -9,7 +9,7 @@
  * https://, file://) of such a JSON file with sha256 = "<hex>" and
  * images_dir (fetch_llava.h, fetch_url.h). All write the same artifacts,
  * so every later task reads one format (dataset.h, pope.h, world.h).
- * Refused at run time, as before: "llava:PATH" (a path in a string is not
+ * Refused when the graph loads: "llava:PATH" (a path in a string is not
  * hashed, so edits to the data would not rerun the task: the error says
  * what to write instead) and URLs of archives (.tar, .tgz, .zip, ...).
  * Any other source is an error when the graph loads, as are a bad pin and
@@ -121,7 +121,7 @@ static double fparam(const struct task *t, const char *name)
 enum source_kind {
   SRC_UNKNOWN = -1, /* an error when the graph loads */
   SRC_SHAPES,       /* builtin:shapes */
-  SRC_REFUSED,      /* llava:PATH or an archive URL: an error at run time */
+  SRC_REFUSED,      /* llava:PATH or an archive URL: an error when the graph loads */
   SRC_LLAVA,        /* llava with json and images_dir */
   SRC_URL           /* a pinned URL of a LLaVA JSON file, with images_dir */
 };
@@ -255,6 +255,17 @@ static int fetch_check(struct graph *g, struct task *t, struct pd_err *err)
                           "unknown source '%s': expected builtin:shapes, llava:PATH or an "
                           "https:// URL (llava:PATH is written source = \"llava\", json = "
                           "file(...), images_dir = dir(...); http:// and file:// work too)",
+                          src->u.str.s);
+  if (sk == SRC_REFUSED && strncmp(src->u.str.s, "llava:", 6) == 0)
+    return graph_error_at(err, PD_EGRAPH, &src->loc,
+                          "source '%s' is not supported yet: a path inside a string is not "
+                          "hashed, so edits to the data would not rerun the task; write source = "
+                          "\"llava\", json = file(\"%s\"), images_dir = dir(\"...\")",
+                          src->u.str.s, src->u.str.s + 6);
+  if (sk == SRC_REFUSED)
+    return graph_error_at(err, PD_EGRAPH, &src->loc,
+                          "source '%s' is not supported yet: archives are out of scope; pin a "
+                          "LLaVA-Instruct JSON file with sha256 and give images_dir = dir(\"...\")",
                           src->u.str.s);
   if ((rc = check_llava_params(t, sk, err)) < 0 ||
       (rc = check_weights(t, "objects", SHAPES_MAXOBJ, err)) < 0 ||

@@ -94,7 +94,7 @@ task s = fetch_subset {
   source = "llava:data/llava.json"
 }
 DAG
-pd run bad.dag; expect_rc 1; expect_err 'json = file("data/llava.json"), images_dir = dir("...")'
+pd run bad.dag; expect_rc 2; expect_err 'bad.dag:2:12: error:'; expect_err 'json = file("data/llava.json"), images_dir = dir("...")'
 cat > bad.dag <<'DAG'
 task s = fetch_subset {
   source = "https://example.com/llava.json"

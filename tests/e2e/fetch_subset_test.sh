@@ -83,13 +83,13 @@ after=$(sums)
 [ "$(lines "$train/items.jsonl")" = 200 ] || fail "seed=2: train has $(lines "$train/items.jsonl") items"
 checks=$((checks + 4))
 
-# Sources not supported yet fail at run time; unknown ones when loading.
+# Sources not supported yet and unknown ones fail when the graph loads.
 cat > bad.dag <<'DAG'
 task s = fetch_subset {
   source = "llava:data/llava_instruct.json"
 }
 DAG
-pd run bad.dag; expect_rc 1; expect_err "source 'llava:data/llava_instruct.json' is not supported yet"
+pd run bad.dag; expect_rc 2; expect_err "bad.dag:2:12: error: source 'llava:data/llava_instruct.json' is not supported yet"
 sed -i 's|llava:data/llava_instruct.json|coco|' bad.dag
 pd run bad.dag; expect_rc 2; expect_err "bad.dag:2:12: error: unknown source 'coco'"
 finish

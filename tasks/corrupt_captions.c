@@ -7,7 +7,7 @@
  * object list with the world's co-occurrence statistics (corrupt_rules.h:
  * insert an absent co-occurring object, replace a category, recolour, move);
  * `openai` (an OpenAI-compatible chat API with the image attached, memoized
- * per item) is planned and refused at run time until it lands.
+ * per item; corrupt_openai.h) rewrites each description with a model.
  *
  * Chosen answers are the *true* ground truth: a description turn's chosen
  * answer is rendered from the item's "objects" in the world's description
@@ -38,9 +38,9 @@
  *
  * Files: corrupt_captions.c (the kind, reading, threads, summary),
  * corrupt_pairs.c (one item into its pairs), corrupt_rules.c (world.json,
- * items, the renderer and the rules).
+ * items, the renderer and the rules), corrupt_openai.c (the API backend).
  *
- * Left out: the openai backend and its per-item memo; count and shape
+ * Left out: count and shape
  * attributes (the built-in world has neither), relations beyond absolute
  * positions.
  */
@@ -53,6 +53,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "corrupt_openai.h"
 #include "corrupt_pairs.h"
 #include "graph.h"
 #include "registry.h"
@@ -72,7 +73,8 @@ static const struct kind_param corrupt_params[] = {
     "positions and the co-occurrence statistics measured on the training split" },
   { "backend", PT_STRING, "\"rules\"", 0, -1, "rules|openai", 0,
     "rules: offline edits of the true object list, deterministic by seed; openai: an "
-    "OpenAI-compatible chat API (not available yet)" },
+    "OpenAI-compatible chat API rewrites each description, the image attached, every "
+    "response memoized per item (give it threads = 0, pool = \"api\")" },
   { "seed", PT_INT, "1", 0, 1e15, NULL, 0,
     "seed of the rules: an item's edits depend on (seed, item id, turn) and the statistics" },
   { "edits", PT_INT, "1", 1, CORRUPT_MAXEDITS, NULL, 0,
@@ -97,6 +99,35 @@ static const struct kind_param corrupt_params[] = {
   { "cooccurrence", PT_STRING, "\"objects\"", 0, -1, "objects|mentions", 0,
     "statistics that weight inserted and replacing categories: objects (what the training "
     "images hold) or mentions (what their descriptions name, label noise included)" },
+  /* The openai backend. */
+  { "base_url", PT_STRING, "\"\"", 0, -1, NULL, 0,
+    "openai: the API's base URL, requests go to BASE_URL/chat/completions "
+    "(\"https://api.openai.com/v1\", \"http://127.0.0.1:8000/v1\" for vLLM...)" },
+  { "model", PT_STRING, "\"\"", 0, -1, NULL, 0, "openai: the model name sent with each request" },
+  { "api_key_env", PT_STRING, "\"OPENAI_API_KEY\"", 0, -1, NULL, KP_NOKEY,
+    "openai: the environment variable holding the API key (the key never enters the graph, "
+    "logs or cache); unset is allowed for a loopback base_url, \"\" sends no key" },
+  { "prompt", PT_ANY, "\"\"", 0, -1, NULL, 0,
+    "openai: the prompt template, file(\"...\") (hashed: editing it reruns), with {answer}, "
+    "{objects} and {question}; empty: the built-in template asking for POVID's three edit "
+    "kinds (absent co-occurring objects, wrong relations or positions, wrong attributes)" },
+  { "temperature", PT_FLOAT, "0", 0, 2, NULL, 0, "openai: sampling temperature" },
+  { "max_tokens", PT_INT, "256", 1, 1e6, NULL, 0, "openai: completion tokens per answer" },
+  { "timeout", PT_INT, "120", 1, 3600, NULL, KP_NOKEY, "openai: seconds per request attempt" },
+  { "concurrency", PT_INT, "16", 1, 1024, NULL, KP_NOKEY, "openai: requests in flight" },
+  { "rpm", PT_FLOAT, "0", 0, 1e9, NULL, KP_NOKEY, "openai: requests per minute, 0 = no limit" },
+  { "tpm", PT_FLOAT, "0", 0, 1e12, NULL, KP_NOKEY,
+    "openai: tokens per minute (estimated, corrected by the usage returned), 0 = no limit" },
+  { "max_attempts", PT_INT, "5", 1, 100, NULL, KP_NOKEY,
+    "openai: attempts per answer (429, 5xx, resets, invalid responses are retried with "
+    "backoff, Retry-After honoured)" },
+  { "replay", PT_BOOL, "false", 0, -1, NULL, 0,
+    "openai: serve only from the per-item memo, never ask the API; a missing item is an "
+    "error naming it" },
+  { "price_prompt", PT_FLOAT, "0", 0, 1e6, NULL, 0,
+    "openai: dollars per million prompt tokens, for the summary's cost (0 = unknown)" },
+  { "price_completion", PT_FLOAT, "0", 0, 1e6, NULL, 0,
+    "openai: dollars per million completion tokens (0 = unknown)" },
   { NULL, PT_ANY, NULL, 0, 0, NULL, 0, NULL },
 };
 
@@ -351,9 +382,8 @@ static int corrupt_run(struct task_run *r)
   double t0 = now();
   int k, rc;
 
-  if (strcmp(backend, "rules") != 0)
-    return ERR_SET(&r->err, PD_EUSAGE, "backend '%s' is not available yet (only 'rules' is)",
-                   backend);
+  if (strcmp(backend, "openai") == 0)
+    return corrupt_openai_run(r);
   if (!data || !wpath)
     return ERR_SET(&r->err, PD_EUSAGE, "parameters 'data' and 'world' must be artifacts");
   if ((rc = corrupt_world_load(&w, wpath, &r->err)) < 0)
@@ -430,9 +460,23 @@ out:
 
 static int corrupt_check(struct graph *g, struct task *t, struct pd_err *err)
 {
+  const struct val *prompt = task_param(t, "prompt");
   double sum = 0;
   int k;
   (void)g;
+  if (strcmp(task_param(t, "backend")->u.str.s, "openai") == 0) {
+    if (!task_param(t, "model")->u.str.s[0] || !task_param(t, "base_url")->u.str.s[0])
+      return graph_error_at(err, PD_EGRAPH, &task_param(t, "backend")->loc,
+                            "backend \"openai\" needs 'model' and 'base_url'");
+    if (task_param(t, "questions")->u.b)
+      return graph_error_at(err, PD_EGRAPH, &task_param(t, "questions")->loc,
+                            "questions = true is not supported by backend \"openai\"");
+    if (!(prompt->kind == V_STR && prompt->u.str.n == 0) && prompt->kind != V_FILE &&
+        prompt->kind != V_REF)
+      return graph_error_at(err, PD_EGRAPH, &prompt->loc,
+                            "parameter 'prompt' must be a file(\"...\") or a task's output");
+    return 0;
+  }
   for (k = 0; k < CORRUPT_NRULE; k++)
     sum += num(task_param(t, mix_names[k]));
   if (!(sum > 0))

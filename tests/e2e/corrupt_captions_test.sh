@@ -3,7 +3,7 @@
 # documented format (every rejected answer differs from the chosen one,
 # chosen answers free of label noise), a cached rerun, the same bytes with 1
 # thread, --set seed=2 rerunning only corrupt_captions, questions = true,
-# bad input named with file and line, and the openai backend refused.
+# bad input named with file and line, and the openai backend without model/base_url refused.
 source "$(dirname "$0")/lib.sh"
 
 pd tasks corrupt_captions; expect_rc 0
@@ -111,7 +111,7 @@ task text = corrupt_captions {
 DAG
 pd run bad.dag; expect_rc 1; expect_err "error: task 'text'"; expect_err "items.jsonl':3: not a JSON object"
 sed -i 's|data  = file("items.jsonl")|data  = file("items.jsonl")\n  backend = "openai"|' bad.dag
-pd run bad.dag; expect_rc 1; expect_err "backend 'openai' is not available yet"
+pd run bad.dag; expect_rc 2; expect_err "backend \"openai\" needs 'model' and 'base_url'"
 sed -i 's|backend = "openai"|insert = 0\n  replace = 0\n  recolour = 0\n  move = 0|' bad.dag
 pd run bad.dag; expect_rc 2; expect_err "the edit weights insert, replace, recolour and move sum to 0"
 finish

@@ -648,8 +648,12 @@ static void test_bad_inputs(void **state)
                    "unknown colour");
   free(text);
 
-  expect_run_error("dir(\"fs/train\")", "file(\"fs/world.json\")", "  backend = \"openai\"\n",
-                   "backend 'openai' is not available yet", NULL);
+  /* The openai backend: a remote URL whose key variable is unset. */
+  expect_run_error("dir(\"fs/train\")", "file(\"fs/world.json\")",
+                   "  backend = \"openai\"\n  model = \"m\"\n"
+                   "  base_url = \"https://api.example.invalid/v1\"\n"
+                   "  api_key_env = \"PD_TEST_NO_SUCH_KEY\"\n",
+                   "environment variable 'PD_TEST_NO_SUCH_KEY' (api_key_env) is not set", NULL);
 }
 
 static void expect_load_error(const char *body, const char *want)

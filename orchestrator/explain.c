@@ -197,6 +197,11 @@ static void json_to_source(struct strbuf *sb, const cJSON *v, int in_string)
   }
 }
 
+void explain_value_source(struct strbuf *sb, const cJSON *v)
+{
+  json_to_source(sb, v, 0);
+}
+
 /* Digests in preimages are long: show 12 hex digits. */
 static void add_value(struct strbuf *sb, const char *what, const char *json)
 {

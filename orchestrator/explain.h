@@ -31,6 +31,11 @@ int explain_task(struct cache *c, const char *graph_path, const char *task,
                  const char *preimage, struct explanation *ex);
 void explanation_release(struct explanation *ex);
 
+/* Writes a preimage value (canonical JSON) back in graph-language form:
+ * {"$ref":"a.b"} as a.b, {"$cat":[...]} as an interpolated string,
+ * {"$file":"x"} as file("x"), maps as { k = v }. */
+void explain_value_source(struct strbuf *sb, const cJSON *v);
+
 /* One-line reason a plan-mode task is stale/blocked, as `status` and
  * `--dry-run` print it (malloc'd). */
 char *explain_short(struct cache *c, const struct graph *g, const struct sched *s, int task);

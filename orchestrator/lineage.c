@@ -8,6 +8,7 @@
 #include "audit.h"
 #include "cache.h"
 #include "err.h"
+#include "explain.h"
 #include "graph.h"
 #include "registry.h"
 #include "scheduler.h"
@@ -132,48 +133,9 @@ cJSON *lineage_build(struct cache *c, const struct graph *g, const struct sched 
 
 /* --- text ------------------------------------------------------------------------- */
 
-static void to_source(struct strbuf *sb, const cJSON *v, int in_string)
-{
-  const cJSON *x;
-  int first = 1;
-  if (cJSON_IsObject(v) && v->child && v->child->string[0] == '$') {
-    const char *k = v->child->string;
-    if (strcmp(k, "$ref") == 0)
-      strbuf_addf(sb, in_string ? "${%s}" : "%s", cJSON_GetStringValue(v->child));
-    else if (strcmp(k, "$out") == 0)
-      strbuf_addstr(sb, "${out}");
-    else if (strcmp(k, "$file") == 0 || strcmp(k, "$dir") == 0)
-      strbuf_addf(sb, "%s(\"%s\")", k + 1, cJSON_GetStringValue(v->child));
-    else if (strcmp(k, "$cat") == 0) {
-      strbuf_addch(sb, '"');
-      cJSON_ArrayForEach(x, v->child)
-        to_source(sb, x, 1);
-      strbuf_addch(sb, '"');
-    }
-    return;
-  }
-  if (cJSON_IsString(v) && in_string) {
-    strbuf_addstr(sb, v->valuestring);
-  } else if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
-    strbuf_addstr(sb, cJSON_IsArray(v) ? "[" : "{ ");
-    cJSON_ArrayForEach(x, v) {
-      strbuf_addstr(sb, first ? "" : ", ");
-      first = 0;
-      if (x->string && cJSON_IsObject(v))
-        strbuf_addf(sb, "%s = ", x->string);
-      to_source(sb, x, 0);
-    }
-    strbuf_addstr(sb, cJSON_IsArray(v) ? "]" : " }");
-  } else {
-    char *p = cJSON_PrintUnformatted(v);
-    strbuf_addstr(sb, p ? p : "?");
-    cJSON_free(p);
-  }
-}
-
 void lineage_value_text(struct strbuf *sb, const cJSON *v)
 {
-  to_source(sb, v, 0);
+  explain_value_source(sb, v);
 }
 
 static void section(struct strbuf *out, const char *title, const cJSON *obj, int digests)
@@ -195,7 +157,7 @@ static void section(struct strbuf *out, const char *title, const cJSON *obj, int
       if (from)
         strbuf_addf(out, " (from %s)", from);
     } else {
-      to_source(out, v, 0);
+      explain_value_source(out, v);
     }
     strbuf_addch(out, '\n');
   }

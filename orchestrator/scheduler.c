@@ -12,7 +12,9 @@
  * proc.c, builtin kinds on a thread of their own rather than libuv's small
  * pool, which stays free for storing outputs, and retries) is runner.c.
  *
- * Left out for now: rate limits for API pools (with the API task kinds).
+ * Left out for now: pools carry only a size; rate limits (requests and
+ * tokens per minute) are parameters of the API kinds themselves, which run
+ * their requests on a private loop inside their worker thread.
  */
 #include "scheduler.h"
 

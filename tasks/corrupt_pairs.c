@@ -43,8 +43,7 @@ static uint64_t id_hash(const char *s)
   return h;
 }
 
-/* The text of a human turn without the "<image>" token. */
-static const char *strip_image(const char *s)
+const char *corrupt_pairs_strip_image(const char *s)
 {
   if (strncmp(s, "<image>", 7) == 0)
     s += 7;
@@ -59,7 +58,7 @@ static int question_category(const struct corrupt_world *w, const char *q)
   static const char head[] = "Is there ", tail[] = " in the image?";
   size_t n;
   char name[64];
-  q = strip_image(q);
+  q = corrupt_pairs_strip_image(q);
   if (strncmp(q, head, sizeof head - 1) != 0)
     return -1;
   q += sizeof head - 1;
@@ -88,10 +87,9 @@ static void skip_answer(struct corrupt_line *res, const struct corrupt_item *it,
   }
 }
 
-static void add_pair(struct corrupt_line *res, const struct corrupt_item *it, int turn,
-                     const char *prompt, const char *chosen, const char *rejected)
+void corrupt_pairs_line(struct strbuf *o, const struct corrupt_item *it, int turn,
+                        const char *prompt, const char *chosen, const char *rejected)
 {
-  struct strbuf *o = &res->out;
   strbuf_addstr(o, "{\"id\":");
   if (turn == 1) {
     strbuf_add_json_str(o, it->id, strlen(it->id));
@@ -115,17 +113,29 @@ static void add_pair(struct corrupt_line *res, const struct corrupt_item *it, in
   strbuf_addstr(o, ",\"rejected\":");
   strbuf_add_json_str(o, rejected, strlen(rejected));
   strbuf_addstr(o, ",\"edits\":[");
-  res->c.pairs++;
 }
 
-static void add_edit(struct strbuf *o, int first, int kind, const char *object,
-                     const char *detail)
+void corrupt_pairs_edit(struct strbuf *o, int first, const char *kind, const char *object,
+                        const char *detail)
 {
-  strbuf_addf(o, "%s{\"kind\":\"%s\",\"object\":", first ? "" : ",", corrupt_kind_names[kind]);
+  strbuf_addf(o, "%s{\"kind\":\"%s\",\"object\":", first ? "" : ",", kind);
   strbuf_add_json_str(o, object, strlen(object));
   strbuf_addstr(o, ",\"detail\":");
   strbuf_add_json_str(o, detail, strlen(detail));
   strbuf_addch(o, '}');
+}
+
+enum corrupt_turn_kind corrupt_pairs_turn(const struct corrupt_item *it, int t)
+{
+  const char *answer;
+  if (t < 1 || t >= it->nturn || it->turn[t].human || !it->turn[t - 1].human)
+    return CORRUPT_TURN_NONE;
+  if (strncmp(corrupt_pairs_strip_image(it->turn[t - 1].value), "Describe", 8) == 0)
+    return CORRUPT_TURN_DESCRIBE;
+  answer = it->turn[t].value;
+  if (strcmp(answer, "Yes.") == 0 || strcmp(answer, "No.") == 0)
+    return CORRUPT_TURN_YESNO;
+  return CORRUPT_TURN_OTHER;
 }
 
 static void describe_turn(const struct corrupt_ctx *c, const struct corrupt_item *it, int turn,
@@ -154,10 +164,12 @@ static void describe_turn(const struct corrupt_ctx *c, const struct corrupt_item
     strbuf_release(&rejected);
     return;
   }
-  add_pair(res, it, turn, prompt, chosen, rejected.buf);
+  corrupt_pairs_line(&res->out, it, turn, prompt, chosen, rejected.buf);
+  res->c.pairs++;
   for (k = 0; k < cr.nedit; k++) {
     const struct corrupt_edit *e = &cr.edit[k];
-    add_edit(&res->out, k == 0, e->kind, c->w->cat[e->cat], e->detail);
+    corrupt_pairs_edit(&res->out, k == 0, corrupt_kind_names[e->kind], c->w->cat[e->cat],
+                       e->detail);
     res->c.edits[e->kind]++;
     res->c.top[e->kind] += (size_t)e->top;
   }
@@ -185,10 +197,11 @@ static void question_turn(const struct corrupt_ctx *c, const struct corrupt_item
     skip_answer(res, it, turn, CORRUPT_SKIP_DISAGREES);
     return;
   }
-  add_pair(res, it, turn, prompt, answer, yes ? "No." : "Yes.");
+  corrupt_pairs_line(&res->out, it, turn, prompt, answer, yes ? "No." : "Yes.");
+  res->c.pairs++;
   snprintf(detail, sizeof detail, "%s -> %s (%s)", yes ? "yes" : "no", yes ? "no" : "yes",
            there ? "present" : "absent");
-  add_edit(&res->out, 1, CORRUPT_FLIP, c->w->cat[cat], detail);
+  corrupt_pairs_edit(&res->out, 1, corrupt_kind_names[CORRUPT_FLIP], c->w->cat[cat], detail);
   strbuf_addstr(&res->out, "]}\n");
   res->c.edits[CORRUPT_FLIP]++;
   res->c.asked++;
@@ -210,16 +223,20 @@ void corrupt_pairs_item(const struct corrupt_ctx *c, const struct corrupt_item *
   }
   for (t = 1; t < it->nturn; t++) {
     const char *human = it->turn[t - 1].value, *answer = it->turn[t].value;
-    if (it->turn[t].human || !it->turn[t - 1].human)
-      continue;
-    if (strncmp(strip_image(human), "Describe", 8) == 0) {
+    switch (corrupt_pairs_turn(it, t)) {
+    case CORRUPT_TURN_NONE:
+      break;
+    case CORRUPT_TURN_DESCRIBE:
       described = 1;
       describe_turn(c, it, t, human, chosen.buf, res);
-    } else if (strcmp(answer, "Yes.") == 0 || strcmp(answer, "No.") == 0) {
+      break;
+    case CORRUPT_TURN_YESNO:
       if (c->questions)
         question_turn(c, it, t, human, answer, res);
-    } else {
+      break;
+    case CORRUPT_TURN_OTHER:
       res->c.ignored_turns++;
+      break;
     }
   }
   if (!described)

@@ -8,6 +8,11 @@
  * (a pair only with questions on, when its question names a category of
  * the world and the objects agree with the answer); others are ignored.
  *
+ * The turn classification (corrupt_pairs_turn) and the pair-line writer
+ * (corrupt_pairs_line, corrupt_pairs_edit) are shared with the `openai`
+ * backend (corrupt_openai_io.c), so both backends pick the same turns and
+ * write the same line format.
+ *
  * Pure: the same line gives the same bytes on any thread. The RNG of a
  * description is Philox keyed by the seed, its counter holding (the first 8
  * bytes of the SHA-256 of the item id, the turn, CORRUPT_STREAM).
@@ -63,6 +68,30 @@ struct corrupt_line {
 };
 
 void corrupt_counts_add(struct corrupt_counts *a, const struct corrupt_counts *b);
+
+/* What answer t of it is (see the top of this file). */
+enum corrupt_turn_kind {
+  CORRUPT_TURN_NONE,     /* not an answer to a human turn */
+  CORRUPT_TURN_DESCRIBE, /* a description: the human turn starts with "Describe" */
+  CORRUPT_TURN_YESNO,    /* "Yes." or "No." to another question */
+  CORRUPT_TURN_OTHER     /* any other answer (counted as ignored) */
+};
+enum corrupt_turn_kind corrupt_pairs_turn(const struct corrupt_item *it, int t);
+
+/* s without a leading "<image>" token and the blanks after it; points into s. */
+const char *corrupt_pairs_strip_image(const char *s);
+
+/* Appends the start of a pair line to o, up to and including "edits":[ :
+ *   {"id":ID or "ID-tTURN" past turn 1,"image":...,"turn":TURN,
+ *    "prompt":PROMPT with "<image>\n" prefixed when it lacks one,
+ *    "chosen":...,"rejected":...,"edits":[
+ * then come corrupt_pairs_edit calls and "]}\n". */
+void corrupt_pairs_line(struct strbuf *o, const struct corrupt_item *it, int turn,
+                        const char *prompt, const char *chosen, const char *rejected);
+/* Appends {"kind":KIND,"object":...,"detail":...}, after a ',' unless first.
+ * kind is written as it is (a plain word, not escaped). */
+void corrupt_pairs_edit(struct strbuf *o, int first, const char *kind, const char *object,
+                        const char *detail);
 
 /* Appends the pairs of item it (parsed by corrupt_item_parse) to res->out
  * and counts them in res->c. Touches nothing shared: items run in parallel. */

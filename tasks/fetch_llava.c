@@ -51,7 +51,7 @@ static int contains_ci(const char *s, const char *needle)
   return 0;
 }
 
-int llava_type_of(const char *id, const char *first_question, int human_turns)
+int fetch_llava_type_of(const char *id, const char *first_question, int human_turns)
 {
   if (has_prefix_ci(id, "detail") || has_prefix_ci(id, "desc"))
     return LLAVA_DESCRIPTION;
@@ -169,12 +169,12 @@ static int load_item(struct llava_set *s, size_t k, const cJSON *o, struct pd_er
   it->conversations = cJSON_PrintUnformatted(conv);
   if (!it->conversations)
     BUG("cJSON_PrintUnformatted failed");
-  it->type = llava_type_of(it->id, first, humans);
+  it->type = fetch_llava_type_of(it->id, first, humans);
   s->count[it->type]++;
   return 0;
 }
 
-int llava_load(struct llava_set *s, const char *path, struct pd_err *err)
+int llava_set_load(struct llava_set *s, const char *path, struct pd_err *err)
 {
   const char *end = NULL;
   cJSON *root, *o;
@@ -216,11 +216,11 @@ int llava_load(struct llava_set *s, const char *path, struct pd_err *err)
   cJSON_Delete(root);
   return 0;
 fail:
-  llava_release(s);
+  llava_set_release(s);
   return rc;
 }
 
-void llava_release(struct llava_set *s)
+void llava_set_release(struct llava_set *s)
 {
   size_t i;
   for (i = 0; s->items && i < s->n; i++) {
@@ -253,7 +253,7 @@ static size_t below(uint64_t *x, size_t n)
   return (size_t)(v % n);
 }
 
-int llava_pick(const struct llava_set *s, uint64_t seed, size_t ntrain, size_t neval,
+int fetch_llava_pick(const struct llava_set *s, uint64_t seed, size_t ntrain, size_t neval,
                size_t *train, size_t *eval, struct pd_err *err)
 {
   size_t *list[LLAVA_NTYPE], len[LLAVA_NTYPE] = { 0 }, lo[LLAVA_NTYPE] = { 0 },
@@ -294,7 +294,7 @@ int llava_pick(const struct llava_set *s, uint64_t seed, size_t ntrain, size_t n
 
 /* --- images --------------------------------------------------------------- */
 
-void llava_resize(const uint8_t *rgb, int w, int h, int size, uint8_t *out)
+void fetch_llava_resize(const uint8_t *rgb, int w, int h, int size, uint8_t *out)
 {
   int64_t side = w < h ? w : h, x0 = (w - side) / 2, y0 = (h - side) / 2;
   int ox, oy, c;
@@ -322,7 +322,7 @@ void llava_resize(const uint8_t *rgb, int w, int h, int size, uint8_t *out)
   }
 }
 
-int llava_load_image(const struct llava_set *s, size_t i, const char *images_dir, int size,
+int fetch_llava_load_image(const struct llava_set *s, size_t i, const char *images_dir, int size,
                      uint8_t *out, struct pd_err *err)
 {
   const struct llava_item *it = &s->items[i];
@@ -344,7 +344,7 @@ int llava_load_image(const struct llava_set *s, size_t i, const char *images_dir
                  stbi_failure_reason() ? stbi_failure_reason() : "unknown error");
     goto out;
   }
-  llava_resize(rgb, w, h, size, out);
+  fetch_llava_resize(rgb, w, h, size, out);
   stbi_image_free(rgb);
 out:
   free(path);
@@ -566,7 +566,7 @@ static int load_pixels(struct task_run *r, struct split *sp, const char *images_
   for (i = 0; i < sp->n; i++) {
     if (task_run_cancelled(r))
       return ERR_SET(&r->err, PD_EINTR, "cancelled");
-    if ((rc = llava_load_image(sp->set, sp->idx[i], images_dir, sp->size, &sp->pixels[i * px],
+    if ((rc = fetch_llava_load_image(sp->set, sp->idx[i], images_dir, sp->size, &sp->pixels[i * px],
                                &r->err)) < 0)
       return rc;
     if ((i + 1) % 64 == 0 || i + 1 == sp->n)
@@ -606,7 +606,7 @@ static int download(struct task_run *r, const char *url, const char *pin, char *
   return rc;
 }
 
-int llava_run(struct task_run *r)
+int fetch_llava_run(struct task_run *r)
 {
   const struct task *t = r->task;
   const char *source = task_param(t, "source")->u.str.s;
@@ -633,7 +633,7 @@ int llava_run(struct task_run *r)
   if (!json || !images_dir) /* fetch_check lets no such task through */
     BUG("fetch_subset: json or images_dir is not an artifact");
   task_run_progress(r, 0.1, "reading %s", json);
-  if ((rc = llava_load(&s, json, &r->err)) < 0) {
+  if ((rc = llava_set_load(&s, json, &r->err)) < 0) {
     free(fetched);
     return rc;
   }
@@ -644,7 +644,7 @@ int llava_run(struct task_run *r)
   evi = xmalloc((neval ? neval : 1) * sizeof *evi);
   tr.idx = tri;
   ev.idx = evi;
-  if ((rc = llava_pick(&s, seed, ntrain, neval, tri, evi, &r->err)) < 0)
+  if ((rc = fetch_llava_pick(&s, seed, ntrain, neval, tri, evi, &r->err)) < 0)
     goto out;
   task_run_progress(r, 0.1, "images");
   if ((rc = load_pixels(r, &tr, images_dir, 0, ntrain + neval)) < 0 ||
@@ -669,6 +669,6 @@ out:
   free(tri);
   free(evi);
   free(fetched);
-  llava_release(&s);
+  llava_set_release(&s);
   return rc;
 }

@@ -8,7 +8,7 @@
  * (JPEG or PNG, via stb_image) are NAME under the image folder; NAME may
  * have subfolders but no ".." and must not be absolute.
  *
- * Conversation type of an item (llava_type_of), first rule that applies:
+ * Conversation type of an item (fetch_llava_type_of), first rule that applies:
  *   1. the id starts with "detail" or "desc" -> description, "complex" or
  *      "reason" -> reasoning, "conv" -> conversation (case-insensitive;
  *      derived sets that tag their ids);
@@ -17,7 +17,7 @@
  *      description" (case-insensitive) -> description;
  *   4. else reasoning.
  *
- * Pick (llava_pick): each type's items, in file order, are shuffled with a
+ * Pick (fetch_llava_pick): each type's items, in file order, are shuffled with a
  * generator seeded by (seed, type). Eval takes items round-robin across the
  * types from the back of the shuffled lists, train round-robin from the
  * front; a type that runs out is skipped. So each split is balanced (type
@@ -29,7 +29,7 @@
  * Images are center-cropped to a square and box-filtered to size x size
  * (area average when shrinking, nearest when enlarging), RGB.
  *
- * Outputs (llava_run): train/eval split directories in dataset.h's layout
+ * Outputs (fetch_llava_run): train/eval split directories in dataset.h's layout
  * (items.jsonl, images.safetensors U8 [N, S, S, 3], index.tsv); items are
  *   {"id": "train-000000", "image": "train-000000", "type": "description",
  *    "source_id": "<id in the file>", "source_image": "<NAME>",
@@ -76,25 +76,25 @@ struct llava_set {
 /* Reads and checks the JSON file at path. Returns 0, or a negative code
  * with err naming the file and the item at fault (malformed JSON:
  * "'PATH':LINE:COL: malformed JSON (byte OFFSET)"); s is then released. */
-int llava_load(struct llava_set *s, const char *path, struct pd_err *err);
-void llava_release(struct llava_set *s);
+int llava_set_load(struct llava_set *s, const char *path, struct pd_err *err);
+void llava_set_release(struct llava_set *s);
 
 /* The rule above; human_turns counts the turns from "human". */
-int llava_type_of(const char *id, const char *first_question, int human_turns);
+int fetch_llava_type_of(const char *id, const char *first_question, int human_turns);
 
 /* Fills train[0..ntrain) and eval[0..neval) with item indexes (disjoint).
  * Returns 0, or PD_EUSAGE when the file has fewer than ntrain + neval
  * items. */
-int llava_pick(const struct llava_set *s, uint64_t seed, size_t ntrain, size_t neval,
+int fetch_llava_pick(const struct llava_set *s, uint64_t seed, size_t ntrain, size_t neval,
                size_t *train, size_t *eval, struct pd_err *err);
 
 /* Center-crops and resizes a w x h RGB image into out (size x size x 3). */
-void llava_resize(const uint8_t *rgb, int w, int h, int size, uint8_t *out);
+void fetch_llava_resize(const uint8_t *rgb, int w, int h, int size, uint8_t *out);
 
 /* Loads the image of item i of s from images_dir into out (size x size x
  * 3). Returns 0, or an error naming the item id and the path: -ENOENT
  * "item 'ID': image 'PATH' not found", PD_EUSAGE for an undecodable one. */
-int llava_load_image(const struct llava_set *s, size_t i, const char *images_dir, int size,
+int fetch_llava_load_image(const struct llava_set *s, size_t i, const char *images_dir, int size,
                      uint8_t *out, struct pd_err *err);
 
 /* fetch_subset's run for source "llava" (params json and images_dir) and
@@ -105,6 +105,6 @@ int llava_load_image(const struct llava_set *s, size_t i, const char *images_dir
  * folder when the run has no cache; it is read as the LLaVA JSON and not
  * stored as an output (the pin already names it). Writes every output of
  * fetch_subset. */
-int llava_run(struct task_run *r);
+int fetch_llava_run(struct task_run *r);
 
 #endif

@@ -397,7 +397,7 @@ static int fetch_run(struct task_run *r)
   switch (source_kind(source)) {
   case SRC_LLAVA:
   case SRC_URL:
-    return llava_run(r);
+    return fetch_llava_run(r);
   case SRC_REFUSED:
     if (strncmp(source, "llava:", 6) == 0)
       return ERR_SET(&r->err, PD_EUSAGE,

@@ -100,13 +100,13 @@ static int teardown(void **state)
 static void test_type_rule(void **state)
 {
   (void)state;
-  assert_int_equal(llava_type_of("1", "<image>\nDescribe the image.", 1), LLAVA_DESCRIPTION);
-  assert_int_equal(llava_type_of("1", "Give a DETAILED DESCRIPTION <image>", 1), LLAVA_DESCRIPTION);
-  assert_int_equal(llava_type_of("1", "<image>\nDescribe it.", 2), LLAVA_CONVERSATION);
-  assert_int_equal(llava_type_of("1", "<image>\nWhat is odd here?", 1), LLAVA_REASONING);
-  assert_int_equal(llava_type_of("detail_12", "<image>\nWhat?", 3), LLAVA_DESCRIPTION);
-  assert_int_equal(llava_type_of("Complex_3", "<image>\nDescribe.", 1), LLAVA_REASONING);
-  assert_int_equal(llava_type_of("conv_9", "<image>\nDescribe.", 1), LLAVA_CONVERSATION);
+  assert_int_equal(fetch_llava_type_of("1", "<image>\nDescribe the image.", 1), LLAVA_DESCRIPTION);
+  assert_int_equal(fetch_llava_type_of("1", "Give a DETAILED DESCRIPTION <image>", 1), LLAVA_DESCRIPTION);
+  assert_int_equal(fetch_llava_type_of("1", "<image>\nDescribe it.", 2), LLAVA_CONVERSATION);
+  assert_int_equal(fetch_llava_type_of("1", "<image>\nWhat is odd here?", 1), LLAVA_REASONING);
+  assert_int_equal(fetch_llava_type_of("detail_12", "<image>\nWhat?", 3), LLAVA_DESCRIPTION);
+  assert_int_equal(fetch_llava_type_of("Complex_3", "<image>\nDescribe.", 1), LLAVA_REASONING);
+  assert_int_equal(fetch_llava_type_of("conv_9", "<image>\nDescribe.", 1), LLAVA_CONVERSATION);
 }
 
 static void test_parse(void **state)
@@ -114,7 +114,7 @@ static void test_parse(void **state)
   struct llava_set s;
   struct pd_err err = { 0 };
   (void)state;
-  CHECK(llava_load(&s, "data/llava.json", &err));
+  CHECK(llava_set_load(&s, "data/llava.json", &err));
   assert_int_equal(s.n, 12);
   assert_int_equal(s.count[LLAVA_DESCRIPTION], 4);
   assert_int_equal(s.count[LLAVA_REASONING], 4);
@@ -125,7 +125,7 @@ static void test_parse(void **state)
   assert_string_equal(s.items[1].conversations,
                       "[{\"from\":\"human\",\"value\":\"Why is the sky blue?\\n<image>\"},"
                       "{\"from\":\"gpt\",\"value\":\"Scattering.\"}]");
-  llava_release(&s);
+  llava_set_release(&s);
 }
 
 static void count_types(const struct llava_set *s, const size_t *idx, size_t n, size_t c[3])
@@ -143,10 +143,10 @@ static void test_pick(void **state)
   size_t tr[90], ev[90], tr2[90], ev2[90], c[3], i, j, differ = 0;
   (void)state;
   write_set("big.json", 90);
-  CHECK(llava_load(&s, "big.json", &err));
+  CHECK(llava_set_load(&s, "big.json", &err));
   /* Deterministic and balanced. */
-  CHECK(llava_pick(&s, 7, 30, 9, tr, ev, &err));
-  CHECK(llava_pick(&s, 7, 30, 9, tr2, ev2, &err));
+  CHECK(fetch_llava_pick(&s, 7, 30, 9, tr, ev, &err));
+  CHECK(fetch_llava_pick(&s, 7, 30, 9, tr2, ev2, &err));
   assert_memory_equal(tr, tr2, 30 * sizeof *tr);
   assert_memory_equal(ev, ev2, 9 * sizeof *ev);
   count_types(&s, tr, 30, c);
@@ -159,18 +159,18 @@ static void test_pick(void **state)
     for (j = 0; j < 9; j++)
       assert_true(tr[i] != ev[j]);
   /* Prefix-stable, and train does not depend on the eval count. */
-  CHECK(llava_pick(&s, 7, 11, 4, tr2, ev2, &err));
+  CHECK(fetch_llava_pick(&s, 7, 11, 4, tr2, ev2, &err));
   assert_memory_equal(tr, tr2, 11 * sizeof *tr);
   assert_memory_equal(ev, ev2, 4 * sizeof *ev);
-  CHECK(llava_pick(&s, 7, 30, 0, tr2, ev2, &err));
+  CHECK(fetch_llava_pick(&s, 7, 30, 0, tr2, ev2, &err));
   assert_memory_equal(tr, tr2, 30 * sizeof *tr);
   /* Another seed, another pick. */
-  CHECK(llava_pick(&s, 8, 30, 9, tr2, ev2, &err));
+  CHECK(fetch_llava_pick(&s, 8, 30, 9, tr2, ev2, &err));
   for (i = 0; i < 30; i++)
     differ += tr[i] != tr2[i];
   assert_true(differ > 10);
   /* Everything: still disjoint and complete. */
-  CHECK(llava_pick(&s, 7, 80, 10, tr2, ev2, &err));
+  CHECK(fetch_llava_pick(&s, 7, 80, 10, tr2, ev2, &err));
   {
     int seen[90] = { 0 };
     for (i = 0; i < 80; i++)
@@ -181,9 +181,9 @@ static void test_pick(void **state)
       assert_int_equal(seen[i], 1);
   }
   /* Too many. */
-  assert_int_equal(llava_pick(&s, 7, 85, 10, tr2, ev2, &err), PD_EUSAGE);
+  assert_int_equal(fetch_llava_pick(&s, 7, 85, 10, tr2, ev2, &err), PD_EUSAGE);
   assert_string_equal(err.msg, "'big.json' has 90 items, fewer than train + eval = 95");
-  llava_release(&s);
+  llava_set_release(&s);
 }
 
 static void test_resize(void **state)
@@ -196,14 +196,14 @@ static void test_resize(void **state)
   uint8_t out[4 * 4 * 3];
   int i;
   (void)state;
-  llava_resize(wide, 4, 2, 1, out);
+  fetch_llava_resize(wide, 4, 2, 1, out);
   assert_int_equal(out[0], 40); /* (10 + 30 + 50 + 70) / 4 */
   assert_int_equal(out[1], 50);
   assert_int_equal(out[2], 60); /* (30 + 50 + 70 + 91) / 4 = 60.25 */
-  llava_resize(wide, 4, 2, 2, out); /* the crop itself */
+  fetch_llava_resize(wide, 4, 2, 2, out); /* the crop itself */
   assert_memory_equal(out, &wide[3], 6);
   assert_memory_equal(out + 6, &wide[15], 6);
-  llava_resize(wide, 4, 2, 4, out); /* enlarged: nearest */
+  fetch_llava_resize(wide, 4, 2, 4, out); /* enlarged: nearest */
   for (i = 0; i < 4; i++)
     assert_memory_equal(&out[(size_t)i * 3], &wide[3 * (1 + i / 2)], 3);
 }
@@ -214,13 +214,13 @@ static void test_image(void **state)
   struct pd_err err = { 0 };
   uint8_t px[8 * 8 * 3];
   (void)state;
-  CHECK(llava_load(&s, "data/llava.json", &err));
-  CHECK(llava_load_image(&s, 3, "data/images", 8, px, &err));
+  CHECK(llava_set_load(&s, "data/llava.json", &err));
+  CHECK(fetch_llava_load_image(&s, 3, "data/images", 8, px, &err));
   /* img-3 is 51 x 40: crop x 5..44, 5x5 boxes; red = 3 everywhere. */
   assert_int_equal(px[0], 3);
   assert_int_equal(px[1], 5 + 2);  /* mean of x 5..9 */
   assert_int_equal(px[2], 2);      /* mean of y 0..4 */
-  llava_release(&s);
+  llava_set_release(&s);
 }
 
 static void expect_load_error(const char *json, const char *want)
@@ -228,7 +228,7 @@ static void expect_load_error(const char *json, const char *want)
   struct llava_set s;
   struct pd_err err = { 0 };
   write_str("bad.json", json);
-  assert_true(llava_load(&s, "bad.json", &err) < 0);
+  assert_true(llava_set_load(&s, "bad.json", &err) < 0);
   assert_string_equal(err.msg, want);
 }
 
@@ -268,14 +268,14 @@ static void test_bad_images(void **state)
   write_set("two.json", 2);
   mkdir("imgs", 0755);
   write_str("imgs/img-1.png", "not a png at all");
-  CHECK(llava_load(&s, "two.json", &err));
-  assert_int_equal(llava_load_image(&s, 0, "imgs", 8, px, &err), -ENOENT);
+  CHECK(llava_set_load(&s, "two.json", &err));
+  assert_int_equal(fetch_llava_load_image(&s, 0, "imgs", 8, px, &err), -ENOENT);
   assert_string_equal(err.msg, "item '000000': image 'imgs/img-0.png' not found");
   pd_err_clear(&err);
-  assert_int_equal(llava_load_image(&s, 1, "imgs", 8, px, &err), PD_EUSAGE);
+  assert_int_equal(fetch_llava_load_image(&s, 1, "imgs", 8, px, &err), PD_EUSAGE);
   if (strncmp(err.msg, "item '000001': cannot decode image 'imgs/img-1.png': ", 53) != 0)
     fail_msg("%s", err.msg);
-  llava_release(&s);
+  llava_set_release(&s);
 }
 
 /* --- whole runs through the front end ------------------------------------ */

@@ -7,6 +7,7 @@ extern const struct task_kind corrupt_captions_kind;
 extern const struct task_kind distort_images_kind;
 extern const struct task_kind exec_kind;
 extern const struct task_kind fetch_subset_kind;
+extern const struct task_kind train_sft_kind;
 extern const struct task_kind write_kind;
 
 /* Sorted by name. */
@@ -15,6 +16,7 @@ static const struct task_kind *const kinds[] = {
   &distort_images_kind,
   &exec_kind,
   &fetch_subset_kind,
+  &train_sft_kind,
   &write_kind,
 };
 

@@ -1,0 +1,545 @@
+/* train_sft.c - the `train_sft` kind: supervised fine-tuning of the small
+ * LLaVA-style model (model/llava.h) on a fetch_subset split, from scratch.
+ *
+ * Data: every (human, gpt) turn pair of every item of data/items.jsonl is
+ * one example, in LLaVA's Vicuna v1 template with the item's image
+ * (model/tokenizer.h): <s> USER: <image>\n{prompt} ASSISTANT: {answer}</s>,
+ * the loss on the answer tokens and </s> only. The image of an item is its
+ * row in data/images.safetensors, found through data/index.tsv. A word-level
+ * vocabulary (at most vocab_size ids) is built from the examples' texts.
+ *
+ * Batches: the model needs one T per batch, so every example is padded (or
+ * cut at the end) to the same T = min(max_len, the longest example), padding
+ * with <pad> at weight 0; the causal LM makes the padding invisible to the
+ * real positions. Examples are drawn in a seeded permutation, reshuffled at
+ * each epoch end; a batch may straddle two epochs, so every batch is full.
+ *
+ * Optimiser: AdamW (0.9, 0.999, eps 1e-8), linear warmup over `warmup`
+ * steps to lr, then cosine decay to lr_min at the last step; the gradient is
+ * clipped to a global norm of `clip` (0: no clipping) before each step.
+ *
+ * Determinism: the same parameters give the same model bytes. OpenBLAS is
+ * set to one thread while the task runs (process-wide: its sgemm splits by
+ * thread count, which may change the last bits, kernels/cpu/matmul.c), so
+ * `threads` does not speed this task up yet. The `log` output holds no
+ * timings (they would make it differ run to run); examples/s go to the
+ * task's log and its progress line.
+ *
+ * Outputs: model/ (model.safetensors via llava_save, HF names, config in
+ * its metadata; vocab.json) and log (TSV: step, loss, lr, grad_norm).
+ *
+ * Left out: checkpoints and resuming (the per-item memo), training on a
+ * frozen vision tower from a train_vision task (freeze_vision only skips its
+ * updates, from its random init), evaluation and generation.
+ */
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "graph.h"
+#include "llava.h"
+#include "llava_io.h"
+#include "registry.h"
+#include "run.h"
+#include "safetensors.h"
+#include "strbuf.h"
+#include "tokenizer.h"
+
+static const struct kind_param sft_params[] = {
+  { "data", PT_ARTIFACT, NULL, 0, -1, NULL, 0,
+    "the training split: a fetch_subset split directory (items.jsonl, images.safetensors, "
+    "index.tsv); each (human, gpt) turn pair of an item is one example" },
+  { "vocab_size", PT_INT, "512", 8, 65536, NULL, 0,
+    "most ids of the word vocabulary built from the examples (7 special tokens included)" },
+  { "max_len", PT_INT, "64", 4, 4096, NULL, 0,
+    "text positions T per example: every example is padded (weight 0) or cut to "
+    "min(max_len, the longest example)" },
+  { "patch_size", PT_INT, "4", 1, 512, NULL, 0, "vision patch size (image size % patch_size = 0)" },
+  { "v_width", PT_INT, "64", 1, 65536, NULL, 0, "vision tower width" },
+  { "v_layers", PT_INT, "4", 1, 1024, NULL, 0, "vision tower blocks" },
+  { "v_heads", PT_INT, "4", 1, 1024, NULL, 0, "vision tower heads" },
+  { "v_mlp", PT_INT, "256", 1, 1e6, NULL, 0, "vision MLP hidden size" },
+  { "feature_layer", PT_INT, "-2", -1024, 1024, NULL, 0,
+    "HF vision_feature_layer: the hidden state the projector reads (-2: second to last)" },
+  { "width", PT_INT, "128", 1, 65536, NULL, 0, "language model width" },
+  { "layers", PT_INT, "4", 1, 1024, NULL, 0, "language model blocks" },
+  { "heads", PT_INT, "4", 1, 1024, NULL, 0, "language model heads (width / heads even)" },
+  { "hidden", PT_INT, "344", 1, 1e6, NULL, 0, "SwiGLU hidden size" },
+  { "steps", PT_INT, "0", 0, 1e9, NULL, 0, "optimiser steps; 0: from epochs" },
+  { "epochs", PT_INT, "1", 1, 1e6, NULL, 0,
+    "passes over the examples when steps = 0 (rounded up to whole batches)" },
+  { "batch", PT_INT, "16", 1, 65536, NULL, 0, "examples per step" },
+  { "lr", PT_FLOAT, "1e-3", 0, 10, NULL, 0, "peak learning rate" },
+  { "lr_min", PT_FLOAT, "0", 0, 10, NULL, 0, "learning rate at the last step (cosine decay)" },
+  { "warmup", PT_INT, "10", 0, 1e9, NULL, 0, "steps of linear warmup to lr" },
+  { "weight_decay", PT_FLOAT, "0.01", 0, 10, NULL, 0, "AdamW weight decay" },
+  { "clip", PT_FLOAT, "1.0", 0, 1e9, NULL, 0,
+    "largest global gradient norm (larger gradients are scaled down); 0: no clipping" },
+  { "seed", PT_INT, "1", 0, 1e15, NULL, 0, "seed of the initialisation and of the order" },
+  { "freeze_vision", PT_BOOL, "false", 0, -1, NULL, 0,
+    "skip the vision tower's backward and updates; false for now, as no train_vision task "
+    "exists yet to pretrain it (frozen, it stays at its random init)" },
+  { NULL, PT_ANY, NULL, 0, 0, NULL, 0, NULL },
+};
+
+enum { OUT_MODEL, OUT_LOG, NOUT };
+static const struct kind_output sft_outputs[NOUT + 1] = {
+  { "model", "a directory: model.safetensors (F32, Hugging Face LLaVA names, the config in "
+             "__metadata__ as llava.* keys) and vocab.json (the word tokenizer)" },
+  { "log", "training curve, TSV: step, loss, lr, grad_norm (after a header line)" },
+  { NULL, NULL },
+};
+
+struct example {
+  int row;      /* image row */
+  char *prompt; /* borrowed from the texts array */
+  char *answer;
+};
+
+struct data {
+  struct example *ex;
+  size_t n, alloc;
+  char **texts; /* all prompts and answers (owned), for the vocabulary */
+  size_t ntexts;
+  uint8_t *pixels; /* nimg * S * S * 3 */
+  int nimg, S;
+};
+
+static void data_release(struct data *d)
+{
+  size_t i;
+  for (i = 0; i < d->ntexts; i++)
+    free(d->texts[i]);
+  free(d->texts);
+  free(d->ex);
+  free(d->pixels);
+  memset(d, 0, sizeof *d);
+}
+
+static char *read_text(const char *path, struct pd_err *err)
+{
+  FILE *f = fopen(path, "rb");
+  struct strbuf sb;
+  char buf[8192];
+  size_t got;
+  if (!f) {
+    ERR_SET(err, -errno, "cannot open '%s': %s", path, strerror(errno));
+    return NULL;
+  }
+  strbuf_init(&sb, 0);
+  while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+    strbuf_add(&sb, buf, got);
+  fclose(f);
+  return strbuf_detach(&sb, NULL);
+}
+
+struct key_row {
+  char *key;
+  int row;
+};
+
+static int cmp_key(const void *a, const void *b)
+{
+  return strcmp(((const struct key_row *)a)->key, ((const struct key_row *)b)->key);
+}
+
+static char *add_text(struct data *d, const char *s)
+{
+  d->texts = xrealloc(d->texts, (d->ntexts + 1) * sizeof *d->texts);
+  return d->texts[d->ntexts++] = xstrdup(s);
+}
+
+static int read_data(const char *dir, struct data *d, struct pd_err *err)
+{
+  char *ipath = xasprintf("%s/items.jsonl", dir), *xpath = xasprintf("%s/index.tsv", dir);
+  char *spath = xasprintf("%s/images.safetensors", dir), *items = NULL, *index = NULL, *line;
+  struct key_row *map = NULL;
+  size_t nmap = 0, lineno = 0;
+  struct safetensors st;
+  const struct st_tensor *t;
+  int rc = 0, opened = 0;
+
+  memset(d, 0, sizeof *d);
+  if ((rc = safetensors_open(&st, spath, err)) < 0)
+    goto out;
+  opened = 1;
+  t = safetensors_find(&st, "images");
+  if (!t || strcmp(t->dtype, "U8") != 0 || t->ndim != 4 || t->shape[1] != t->shape[2] ||
+      t->shape[3] != 3 || t->shape[0] < 1 || t->shape[0] > 1 << 30 || t->shape[1] > 4096) {
+    rc = ERR_SET(err, PD_EUSAGE, "'%s': expected a tensor \"images\" U8 [N, S, S, 3]", spath);
+    goto out;
+  }
+  d->nimg = (int)t->shape[0];
+  d->S = (int)t->shape[1];
+  d->pixels = xmalloc((size_t)d->nimg * (size_t)d->S * (size_t)d->S * 3);
+  if ((rc = safetensors_read(&st, t, 0, d->pixels,
+                             (size_t)d->nimg * (size_t)d->S * (size_t)d->S * 3, err)) < 0)
+    goto out;
+
+  /* index.tsv: a header line, then image<TAB>row. */
+  if (!(index = read_text(xpath, err))) {
+    rc = err->code;
+    goto out;
+  }
+  line = strchr(index, '\n');
+  while (line && *++line) {
+    char *tab = strchr(line, '\t'), *end = strchr(line, '\n');
+    long row;
+    if (end)
+      *end = '\0';
+    if (!tab || (row = strtol(tab + 1, NULL, 10)) < 0 || row >= d->nimg) {
+      rc = ERR_SET(err, PD_EUSAGE, "'%s': bad line '%s'", xpath, line);
+      goto out;
+    }
+    *tab = '\0';
+    map = xrealloc(map, (nmap + 1) * sizeof *map);
+    map[nmap].key = line;
+    map[nmap++].row = (int)row;
+    line = end;
+  }
+  qsort(map, nmap, sizeof *map, cmp_key);
+
+  if (!(items = read_text(ipath, err))) {
+    rc = err->code;
+    goto out;
+  }
+  for (line = items; line && *line; lineno++) {
+    char *end = strchr(line, '\n');
+    cJSON *j, *img, *conv;
+    struct key_row key, *hit;
+    int k, n;
+    if (end)
+      *end = '\0';
+    j = cJSON_Parse(line);
+    img = cJSON_GetObjectItemCaseSensitive(j, "image");
+    conv = cJSON_GetObjectItemCaseSensitive(j, "conversations");
+    if (!cJSON_IsString(img) || !cJSON_IsArray(conv)) {
+      cJSON_Delete(j);
+      rc = ERR_SET(err, PD_EUSAGE, "'%s':%zu: not an item with \"image\" and \"conversations\"",
+                   ipath, lineno + 1);
+      goto out;
+    }
+    key.key = img->valuestring;
+    hit = nmap ? bsearch(&key, map, nmap, sizeof *map, cmp_key) : NULL;
+    if (!hit) {
+      rc = ERR_SET(err, PD_EUSAGE, "'%s':%zu: image '%s' is not in index.tsv", ipath, lineno + 1,
+                   img->valuestring);
+      cJSON_Delete(j);
+      goto out;
+    }
+    n = cJSON_GetArraySize(conv);
+    for (k = 0; k + 1 < n; k += 2) {
+      cJSON *h = cJSON_GetArrayItem(conv, k), *g = cJSON_GetArrayItem(conv, k + 1);
+      cJSON *hv = cJSON_GetObjectItemCaseSensitive(h, "value");
+      cJSON *gv = cJSON_GetObjectItemCaseSensitive(g, "value");
+      if (!cJSON_IsString(hv) || !cJSON_IsString(gv))
+        continue;
+      if (d->n == d->alloc) {
+        d->alloc = d->alloc ? 2 * d->alloc : 256;
+        d->ex = xrealloc(d->ex, d->alloc * sizeof *d->ex);
+      }
+      d->ex[d->n].row = hit->row;
+      d->ex[d->n].prompt = add_text(d, hv->valuestring);
+      d->ex[d->n].answer = add_text(d, gv->valuestring);
+      d->n++;
+    }
+    cJSON_Delete(j);
+    line = end ? end + 1 : NULL;
+  }
+  if (d->n == 0)
+    rc = ERR_SET(err, PD_EUSAGE, "'%s': no (human, gpt) turns to train on", ipath);
+out:
+  if (opened)
+    safetensors_close(&st);
+  if (rc < 0)
+    data_release(d);
+  free(map);
+  free(items);
+  free(index);
+  free(ipath);
+  free(xpath);
+  free(spath);
+  return rc;
+}
+
+static uint64_t splitmix64(uint64_t *s)
+{
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+static void shuffle(size_t *perm, size_t n, uint64_t *rng)
+{
+  size_t i;
+  for (i = 0; i < n; i++)
+    perm[i] = i;
+  for (i = n; i > 1; i--) {
+    size_t j = (size_t)(splitmix64(rng) % i), x = perm[i - 1];
+    perm[i - 1] = perm[j];
+    perm[j] = x;
+  }
+}
+
+static double now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Linear warmup over steps [0, warmup), then cosine from lr to lr_min. */
+static float lr_at(int s, int steps, int warmup, float lr, float lr_min)
+{
+  double p;
+  if (s < warmup)
+    return lr * (float)(s + 1) / (float)warmup;
+  if (steps - warmup <= 1)
+    return lr;
+  p = (double)(s - warmup) / (double)(steps - warmup - 1);
+  return lr_min + (float)(0.5 * (1.0 + cos(M_PI * p))) * (lr - lr_min);
+}
+
+/* Global L2 norm of the trainable gradients; scales them to clip if above. */
+static float clip_grads(struct llava *m, float clip)
+{
+  size_t i0 = m->freeze_vision ? m->num_vision_parameters : 0, i;
+  double sum = 0;
+  float norm;
+  for (i = i0; i < m->num_parameters; i++)
+    sum += (double)m->grads_memory[i] * (double)m->grads_memory[i];
+  norm = (float)sqrt(sum);
+  if (clip > 0 && norm > clip) {
+    float sc = clip / norm;
+    for (i = i0; i < m->num_parameters; i++)
+      m->grads_memory[i] *= sc;
+  }
+  return norm;
+}
+
+static int iparam(const struct task *t, const char *name)
+{
+  return (int)task_param(t, name)->u.i;
+}
+
+static float fparam(const struct task *t, const char *name)
+{
+  const struct val *v = task_param(t, name);
+  return v->kind == V_INT ? (float)v->u.i : (float)v->u.f;
+}
+
+static int sft_run(struct task_run *r)
+{
+  const struct task *t = r->task;
+  const char *dir = task_run_input(r, "data");
+  int B = iparam(t, "batch"), max_len = iparam(t, "max_len"), steps = iparam(t, "steps");
+  int warmup = iparam(t, "warmup");
+  float lr = fparam(t, "lr"), lr_min = fparam(t, "lr_min"), wd = fparam(t, "weight_decay");
+  float clip = fparam(t, "clip");
+  uint64_t seed = (uint64_t)task_param(t, "seed")->u.i, rng;
+  struct llava_config cfg;
+  struct llava m;
+  struct tokenizer tk;
+  struct data d;
+  char *path[NOUT] = { NULL }, *mpath = NULL, *vpath = NULL;
+  int *tokens = NULL, *targets = NULL, *btok = NULL, *btgt = NULL, T = 0, s, b, have_model = 0;
+  int have_tok = 0, P, Sz;
+  float *weights = NULL, *bw = NULL, *img = NULL;
+  size_t *perm = NULL, pos = 0, i, k;
+  FILE *tsv = NULL;
+  double t0 = now(), tstart, first = 0, last = 0;
+  int nfirst = 0, nlast = 0, rc;
+
+  memset(&d, 0, sizeof d);
+  task_run_progress(r, 0, "reading data");
+  if ((rc = read_data(dir, &d, &r->err)) < 0)
+    goto out;
+  if ((rc = tokenizer_build_word(&tk, (const char *const *)d.texts, d.ntexts,
+                                 iparam(t, "vocab_size"), &r->err)) < 0)
+    goto out;
+  have_tok = 1;
+
+  /* T: the longest example's input length (the sequence less its last
+   * token), capped at max_len. */
+  {
+    int tk3[3], tg3[3];
+    float w3[3];
+    for (i = 0; i < d.n; i++) {
+      int n = tokenizer_example(&tk, d.ex[i].prompt, d.ex[i].answer, 3, tk3, tg3, w3) - 1;
+      T = n > T ? n : T;
+    }
+    T = T < max_len ? T : max_len;
+  }
+  tokens = xmalloc(d.n * (size_t)T * sizeof *tokens);
+  targets = xmalloc(d.n * (size_t)T * sizeof *targets);
+  weights = xmalloc(d.n * (size_t)T * sizeof *weights);
+  for (i = 0; i < d.n; i++)
+    tokenizer_example(&tk, d.ex[i].prompt, d.ex[i].answer, T, tokens + i * (size_t)T,
+                      targets + i * (size_t)T, weights + i * (size_t)T);
+
+  llava_config_default(&cfg);
+  cfg.image_size = d.S;
+  cfg.patch_size = iparam(t, "patch_size");
+  cfg.v_width = iparam(t, "v_width");
+  cfg.v_layers = iparam(t, "v_layers");
+  cfg.v_heads = iparam(t, "v_heads");
+  cfg.v_mlp = iparam(t, "v_mlp");
+  cfg.feature_layer = iparam(t, "feature_layer");
+  cfg.width = iparam(t, "width");
+  cfg.layers = iparam(t, "layers");
+  cfg.heads = iparam(t, "heads");
+  cfg.hidden = iparam(t, "hidden");
+  cfg.vocab = tk.vocab;
+  cfg.image_token = TOK_IMAGE;
+  if (cfg.patch_size > d.S || d.S % cfg.patch_size != 0) {
+    rc = ERR_SET(&r->err, PD_EUSAGE, "patch_size %d does not divide the image size %d",
+                 cfg.patch_size, d.S);
+    goto out;
+  }
+  P = (d.S / cfg.patch_size) * (d.S / cfg.patch_size);
+  cfg.max_seq = P + max_len - 1;
+  if ((rc = llava_init(&m, &cfg, seed, &r->err)) < 0)
+    goto out;
+  have_model = 1;
+  m.freeze_vision = task_param(t, "freeze_vision")->u.b;
+  if (steps == 0)
+    steps = (int)(((size_t)iparam(t, "epochs") * d.n + (size_t)B - 1) / (size_t)B);
+  if (warmup > steps)
+    warmup = steps;
+
+  fprintf(r->log, "%zu examples from %d images (%dx%d) in '%s'; vocabulary of %d ids; T = %d "
+          "(+ %d patches)\n", d.n, d.nimg, d.S, d.S, dir, tk.vocab, T, P);
+  fprintf(r->log, "model: %zu parameters (%zu vision%s); %d steps of %d, lr %g (warmup %d, "
+          "cosine to %g), weight decay %g, clip %g, seed %llu\n",
+          m.num_parameters, m.num_vision_parameters, m.freeze_vision ? ", frozen" : "", steps, B,
+          (double)lr, warmup, (double)lr_min, (double)wd, (double)clip, (unsigned long long)seed);
+
+  for (k = 0; k < NOUT; k++)
+    path[k] = task_run_output(r, sft_outputs[k].name);
+  if (!(tsv = fopen(path[OUT_LOG], "w"))) {
+    rc = ERR_SET(&r->err, -errno, "cannot write '%s': %s", path[OUT_LOG], strerror(errno));
+    goto out;
+  }
+  fprintf(tsv, "step\tloss\tlr\tgrad_norm\n");
+
+  /* One OpenBLAS thread: the same bits run after run (see the header). */
+  openblas_set_num_threads(1);
+  Sz = d.S * d.S * 3;
+  perm = xmalloc(d.n * sizeof *perm);
+  rng = seed ^ 0x5f7a3c1d2b4e6f80ULL;
+  shuffle(perm, d.n, &rng);
+  btok = xmalloc((size_t)B * (size_t)T * sizeof *btok);
+  btgt = xmalloc((size_t)B * (size_t)T * sizeof *btgt);
+  bw = xmalloc((size_t)B * (size_t)T * sizeof *bw);
+  img = xmalloc((size_t)B * (size_t)Sz * sizeof *img);
+  tstart = now();
+  for (s = 0; s < steps; s++) {
+    float loss, norm, lr_s = lr_at(s, steps, warmup, lr, lr_min);
+    double el, eps;
+    int q = steps / 4 > 0 ? steps / 4 : 1;
+    if (task_run_cancelled(r)) {
+      rc = ERR_SET(&r->err, PD_EINTR, "cancelled at step %d", s);
+      goto out;
+    }
+    for (b = 0; b < B; b++) {
+      size_t e, z;
+      const uint8_t *px;
+      if (pos == d.n) {
+        shuffle(perm, d.n, &rng);
+        pos = 0;
+      }
+      e = perm[pos++];
+      memcpy(btok + (size_t)b * (size_t)T, tokens + e * (size_t)T, (size_t)T * sizeof *btok);
+      memcpy(btgt + (size_t)b * (size_t)T, targets + e * (size_t)T, (size_t)T * sizeof *btgt);
+      memcpy(bw + (size_t)b * (size_t)T, weights + e * (size_t)T, (size_t)T * sizeof *bw);
+      px = d.pixels + (size_t)d.ex[e].row * (size_t)Sz;
+      for (z = 0; z < (size_t)Sz; z++)
+        img[(size_t)b * (size_t)Sz + z] = (float)px[z] / 255.0f;
+    }
+    loss = llava_forward(&m, img, btok, btgt, bw, B, T);
+    llava_zero_grad(&m);
+    llava_backward(&m);
+    norm = clip_grads(&m, clip);
+    llava_update(&m, lr_s, 0.9f, 0.999f, 1e-8f, wd, s + 1);
+    fprintf(tsv, "%d\t%.6f\t%.6g\t%.6f\n", s + 1, (double)loss, (double)lr_s, (double)norm);
+    if (s < q) {
+      first += loss;
+      nfirst++;
+    }
+    if (s >= steps - q) {
+      last += loss;
+      nlast++;
+    }
+    el = now() - tstart;
+    eps = (double)(s + 1) * B / (el > 1e-9 ? el : 1e-9);
+    task_run_progress(r, (double)(s + 1) / (double)steps,
+                      "step %d/%d loss %.4f %.0f ex/s %.0fs left", s + 1, steps, (double)loss,
+                      eps, el / (s + 1) * (steps - s - 1));
+  }
+  {
+    double el = now() - tstart;
+    fprintf(r->log, "trained in %.2fs: %.1f examples/s; mean loss %.4f over the first quarter, "
+            "%.4f over the last\n", el, (double)steps * B / (el > 1e-9 ? el : 1e-9),
+            nfirst ? first / nfirst : 0.0, nlast ? last / nlast : 0.0);
+  }
+  if (fclose(tsv) != 0) {
+    tsv = NULL;
+    rc = ERR_SET(&r->err, -errno, "cannot write '%s': %s", path[OUT_LOG], strerror(errno));
+    goto out;
+  }
+  tsv = NULL;
+
+  task_run_progress(r, 1.0, "saving");
+  if (mkdir(path[OUT_MODEL], 0755) != 0 && errno != EEXIST) {
+    rc = ERR_SET(&r->err, -errno, "cannot create '%s': %s", path[OUT_MODEL], strerror(errno));
+    goto out;
+  }
+  mpath = xasprintf("%s/model.safetensors", path[OUT_MODEL]);
+  vpath = xasprintf("%s/vocab.json", path[OUT_MODEL]);
+  if ((rc = llava_save(&m, mpath, &r->err)) < 0 || (rc = tokenizer_save(&tk, vpath, &r->err)) < 0)
+    goto out;
+  fprintf(r->log, "done in %.2fs\n", now() - t0);
+  task_run_progress(r, 1.0, "done");
+out:
+  if (tsv)
+    fclose(tsv);
+  for (k = 0; k < NOUT; k++)
+    free(path[k]);
+  free(mpath);
+  free(vpath);
+  free(perm);
+  free(btok);
+  free(btgt);
+  free(bw);
+  free(img);
+  free(tokens);
+  free(targets);
+  free(weights);
+  if (have_model)
+    llava_free(&m);
+  if (have_tok)
+    tokenizer_release(&tk);
+  data_release(&d);
+  return rc;
+}
+
+const struct task_kind train_sft_kind = {
+  .name = "train_sft",
+  .version = 1,
+  .doc = "Supervised fine-tuning of the small LLaVA-style model from scratch on a split's "
+         "conversations (Vicuna v1 template, loss on the answers), AdamW with warmup, cosine "
+         "decay and clipping; deterministic for a seed.",
+  .params = sft_params,
+  .outputs = sft_outputs,
+  .flags = 0,
+  .check = NULL,
+  .run = sft_run,
+};

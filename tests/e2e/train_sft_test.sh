@@ -1,0 +1,89 @@
+# train_sft through the CLI: fetch_subset (64 training images) -> train_sft
+# (a tiny model, 20 steps), its documented tables, the outputs in the
+# documented formats, a cached rerun, and --set lr=... rerunning only
+# train_sft with other weights.
+source "$(dirname "$0")/lib.sh"
+
+pd tasks train_sft; expect_rc 0
+expect_out "vocab_size"; expect_out "max_len"; expect_out "freeze_vision"; expect_out "warmup"
+pd tasks; expect_out "train_sft"
+
+cat > g.dag <<'DAG'
+param lr = 0.003
+task subset = fetch_subset {
+  train = 64
+  eval  = 4
+}
+task sft = train_sft {
+  data       = subset.train
+  patch_size = 8
+  v_width    = 16
+  v_layers   = 2
+  v_heads    = 2
+  v_mlp      = 32
+  width      = 32
+  layers     = 2
+  heads      = 2
+  hidden     = 64
+  batch      = 8
+  max_len    = 32
+  steps      = 20
+  warmup     = 2
+  lr         = lr
+  threads    = 2
+}
+DAG
+pd run g.dag -j 2 --progress=plain; expect_rc 0; expect_counts 2 0; expect_ran subset sft
+
+path() { local o=$1; shift; pd show g.dag "sft.$o" "$@"; [ "$rc" = 0 ] || fail "show sft.$o"; cat "$T/out"; }
+model=$(path model); log=$(path log)
+
+# model/: model.safetensors (F32 tensors with HF names, the config in the
+# metadata) and vocab.json (the word tokenizer, specials first).
+f=$model/model.safetensors
+[ -f "$f" ] || fail "no $f"
+hlen=$(od -An -t u8 -N 8 "$f" | tr -d ' ')
+header=$(head -c $((8 + hlen)) "$f" | tail -c "$hlen")
+grep -qF '"language_model.lm_head.weight"' <<<"$header" || fail "$f: no lm_head"
+grep -qF '"vision_tower.vision_model.embeddings.patch_embedding.weight"' <<<"$header" || fail "$f: no patch embedding"
+grep -qF '"llava.width":"32"' <<<"$header" || fail "$f: width is not 32 in the metadata"
+grep -qF '"type":"word"' "$model/vocab.json" || fail "vocab.json: no type"
+grep -qF '"tokens":["<pad>","<image>","<s>","</s>","<unk>","USER:","ASSISTANT:"' "$model/vocab.json" ||
+  fail "vocab.json: specials"
+checks=$((checks + 6))
+
+# log: a header and one line per step; the loss goes down.
+[ "$(head -n 1 "$log")" = "$(printf 'step\tloss\tlr\tgrad_norm')" ] || fail "log header: $(head -n 1 "$log")"
+[ "$(wc -l < "$log")" = 21 ] || fail "log has $(wc -l < "$log") lines"
+awk -F'\t' 'NR > 1 && NR <= 6 { a += $2 } NR > 16 { b += $2 } END { exit !(b < a) }' "$log" ||
+  fail "the loss did not go down: $(cat "$log")"
+checks=$((checks + 3))
+before=$(sha256sum < "$f")
+
+# A rerun is cached.
+pd run g.dag --progress=plain; expect_rc 0; expect_counts 0 2
+
+# Another lr reruns train_sft only; its weights differ.
+pd run g.dag --set lr=0.001 --progress=plain; expect_rc 0; expect_counts 1 1
+expect_ran sft; expect_not_ran subset
+[ "$(sha256sum < "$(path model --set lr=0.001)/model.safetensors")" != "$before" ] ||
+  fail "lr=0.001 gave the same weights"
+checks=$((checks + 1))
+pd run g.dag --set lr=0.001 --progress=plain; expect_rc 0; expect_counts 0 2
+
+# Forced to execute again: the same bytes.
+export POVID_CACHE_SALT=again
+pd run g.dag --progress=plain; expect_rc 0; expect_counts 2 0
+[ "$(sha256sum < "$(path model)/model.safetensors")" = "$before" ] || fail "a second run gave other bytes"
+checks=$((checks + 1))
+unset POVID_CACHE_SALT
+
+# Bad input: the error names the task and the file.
+mkdir empty
+cat > bad.dag <<'DAG'
+task sft = train_sft {
+  data = dir("empty")
+}
+DAG
+pd run bad.dag; expect_rc 1; expect_err "error: task 'sft'"; expect_err "images.safetensors"
+finish

@@ -1,0 +1,328 @@
+/* train_sft_test.c - tests of tasks/train_sft.c and model/tokenizer.c: the
+ * word tokenizer's round trip, unknown words, cap and vocab.json; the chat
+ * template's tokens, targets and weights (padding, cutting); the kind's
+ * defaults against llava_config_default; a tiny run on a 32-image
+ * fetch_subset split lowering the loss; the same model bytes from two runs
+ * and other bytes from another seed; a bad input named in the error. */
+#include "tasks_test_util.h"
+
+#include "graph.h"
+#include "llava.h"
+#include "llava_io.h"
+#include "registry.h"
+#include "run.h"
+#include "strbuf.h"
+#include "tokenizer.h"
+
+static char *dir;
+static char cwd0[4096];
+
+/* Runs the graph's first task into outdir (created), as the scheduler would. */
+static int run(const char *text, const char *outdir, struct pd_err *err)
+{
+  struct graph g;
+  struct task_run *r;
+  int rc;
+  write_str("g.dag", text);
+  memset(err, 0, sizeof *err);
+  if ((rc = graph_load(&g, "g.dag", NULL, 0, err)) != 0)
+    fail_msg("graph_load: %s", err->msg);
+  cache_rmtree(outdir);
+  assert_int_equal(mkdir(outdir, 0755), 0);
+  r = xcalloc(1, sizeof *r);
+  r->task = &g.tasks[0];
+  r->outdir = outdir;
+  r->threads = 2;
+  r->log = fopen("/dev/null", "w");
+  r->frac = -1;
+  atomic_init(&r->cancel, 0);
+  pthread_mutex_init(&r->mu, NULL);
+  rc = g.tasks[0].kind->run(r);
+  *err = r->err;
+  if (rc == 0)
+    assert_true(r->frac == 1.0);
+  fclose(r->log);
+  pthread_mutex_destroy(&r->mu);
+  free(r);
+  graph_release(&g);
+  return rc;
+}
+
+static void must(int rc, const struct pd_err *err)
+{
+  if (rc != 0)
+    fail_msg("run failed: %d: %s", rc, err->msg);
+}
+
+#define TINY                                                                                   \
+  "  data = dir(\"fs/train\")\n  patch_size = 8\n  v_width = 16\n  v_layers = 2\n"             \
+  "  v_heads = 2\n  v_mlp = 32\n  width = 32\n  layers = 2\n  heads = 2\n  hidden = 64\n"      \
+  "  batch = 8\n  max_len = 32\n  lr = 3e-3\n  warmup = 3\n"
+
+static int sft(const char *extra, const char *outdir, struct pd_err *err)
+{
+  char *g = xasprintf("task m = train_sft {\n" TINY "%s}\n", extra);
+  int rc = run(g, outdir, err);
+  free(g);
+  return rc;
+}
+
+static int setup(void **state)
+{
+  struct pd_err err;
+  (void)state;
+  dir = scratch_dir("train_sft_test");
+  if (!getcwd(cwd0, sizeof cwd0) || chdir(dir) != 0)
+    return -1;
+  must(run("task s = fetch_subset {\n  train = 32\n  eval = 1\n}\n", "fs", &err), &err);
+  return 0;
+}
+
+static int teardown(void **state)
+{
+  (void)state;
+  if (chdir(cwd0) != 0)
+    return -1;
+  cache_rmtree(dir);
+  free(dir);
+  return 0;
+}
+
+static const char *const corpus[] = {
+  "<image>\nDescribe this image.", "There is a red circle in the top left.",
+  "Is there a star in the image?", "No.", "Is there a circle in the image?", "Yes.",
+};
+
+static void build(struct tokenizer *tk, int cap)
+{
+  struct pd_err err = { 0 };
+  CHECK(tokenizer_build_word(tk, corpus, sizeof corpus / sizeof corpus[0], cap, &err));
+}
+
+static char *decode(const struct tokenizer *tk, const int *ids, size_t n)
+{
+  struct strbuf sb;
+  strbuf_init(&sb, 0);
+  tokenizer_decode(tk, ids, n, &sb);
+  return strbuf_detach(&sb, NULL);
+}
+
+static void test_tokenizer_round_trip(void **state)
+{
+  struct tokenizer tk, tk2;
+  struct pd_err err = { 0 };
+  int ids[64], ids2[64];
+  size_t n, k;
+  char *s;
+  (void)state;
+  build(&tk, 512);
+  /* specials, then the words by count: "the"... */
+  assert_string_equal(tk.ops->type, "word");
+  assert_string_equal(tk.ops->token(&tk, TOK_IMAGE), "<image>");
+  assert_string_equal(tk.ops->token(&tk, TOK_ASSISTANT), "ASSISTANT:");
+  n = tokenizer_encode(&tk, "There is a red circle in the top left.", ids, 64);
+  assert_int_equal(n, 10);
+  for (k = 0; k < n; k++)
+    assert_true(ids[k] >= TOK_NSPECIAL);
+  s = decode(&tk, ids, n);
+  assert_string_equal(s, "there is a red circle in the top left.");
+  free(s);
+  /* Unknown words, specials in text, cap smaller than the text. */
+  n = tokenizer_encode(&tk, "USER: <image>\nIs there a GREEN star?</s>", ids, 3);
+  assert_int_equal(n, 9);
+  assert_int_equal(ids[0], TOK_USER);
+  assert_int_equal(ids[1], TOK_IMAGE);
+  n = tokenizer_encode(&tk, "USER: <image>\nIs there a GREEN star?</s>", ids, 64);
+  assert_int_equal(ids[5], TOK_UNK);
+  assert_int_equal(ids[8], TOK_EOS);
+  s = decode(&tk, ids, n);
+  assert_string_equal(s, "USER: <image> is there a <unk> star? </s>");
+  free(s);
+  /* vocab.json round trip: the same ids. */
+  CHECK(tokenizer_save(&tk, "vocab.json", &err));
+  CHECK(tokenizer_load(&tk2, "vocab.json", &err));
+  assert_int_equal(tk2.vocab, tk.vocab);
+  n = tokenizer_encode(&tk, "Is there a red star in the top left?", ids, 64);
+  assert_int_equal(tokenizer_encode(&tk2, "Is there a red star in the top left?", ids2, 64), n);
+  assert_memory_equal(ids, ids2, n * sizeof *ids);
+  tokenizer_release(&tk2);
+  tokenizer_release(&tk);
+  /* A cap keeps the most frequent words: "." (4 times), then of the words
+   * seen 3 times the first in byte order, "a". */
+  build(&tk, TOK_NSPECIAL + 2);
+  assert_int_equal(tk.vocab, TOK_NSPECIAL + 2);
+  assert_int_equal(tokenizer_encode(&tk, ". a there", ids, 64), 3);
+  assert_int_equal(ids[0], TOK_NSPECIAL);
+  assert_int_equal(ids[1], TOK_NSPECIAL + 1);
+  assert_int_equal(ids[2], TOK_UNK);
+  tokenizer_release(&tk);
+  assert_int_equal(tokenizer_build_word(&tk, corpus, 1, 3, &err), PD_EUSAGE);
+  write_str("bad.json", "{\"type\": \"bpe\", \"tokens\": []}");
+  memset(&err, 0, sizeof err); /* the first error wins: start afresh */
+  assert_int_equal(tokenizer_load(&tk, "bad.json", &err), PD_EUSAGE);
+  assert_non_null(strstr(err.msg, "bpe"));
+}
+
+static void test_template(void **state)
+{
+  struct tokenizer tk;
+  int tokens[32], targets[32], seq[40], t, n, ns, a0 = -1;
+  float weights[32];
+  (void)state;
+  build(&tk, 512);
+  n = tokenizer_example(&tk, "<image>\nDescribe this image.", "There is a red circle.", 32,
+                        tokens, targets, weights);
+  /* The same ids as the template written out as text. */
+  ns = (int)tokenizer_encode(&tk, "<s>USER: <image>\nDescribe this image. ASSISTANT: There is a "
+                             "red circle.</s>", seq, 40);
+  assert_int_equal(n, ns);
+  assert_int_equal(n, 3 + 4 + 1 + 6 + 1);
+  assert_int_equal(seq[0], TOK_BOS);
+  for (t = 0; t < n; t++)
+    if (seq[t] == TOK_ASSISTANT)
+      a0 = t + 1;
+  assert_int_equal(a0, 8);
+  for (t = 0; t < 32; t++) {
+    assert_int_equal(tokens[t], t < n ? seq[t] : TOK_PAD);
+    assert_int_equal(targets[t], t + 1 < n ? seq[t + 1] : TOK_PAD);
+    /* weight 1 where the target is an answer token or </s> */
+    assert_true(weights[t] == (t + 1 >= a0 && t + 1 < n ? 1.0f : 0.0f));
+  }
+  assert_int_equal(targets[n - 2], TOK_EOS);
+  /* Exactly one image token, even if the prompt has none. */
+  n = tokenizer_example(&tk, "Is there a star in the image?", "No.", 32, tokens, targets,
+                        weights);
+  assert_int_equal(tokens[2], TOK_IMAGE);
+  for (t = 3; t < 32; t++)
+    assert_int_not_equal(tokens[t], TOK_IMAGE);
+  /* Cut: T = 6 keeps the prompt's start, no answer weight is past T. */
+  n = tokenizer_example(&tk, "<image>\nDescribe this image.", "There is a red circle.", 6,
+                        tokens, targets, weights);
+  assert_int_equal(n, 15);
+  assert_memory_equal(tokens, seq, 6 * sizeof *tokens);
+  for (t = 0; t < 6; t++)
+    assert_true(weights[t] == 0.0f);
+  tokenizer_release(&tk);
+}
+
+static int def_int(const struct task_kind *k, const char *name)
+{
+  const struct kind_param *p = registry_param(k, name);
+  assert_non_null(p);
+  return atoi(p->def);
+}
+
+static void test_kind_defaults(void **state)
+{
+  const struct task_kind *k = registry_find("train_sft");
+  struct llava_config c;
+  (void)state;
+  assert_non_null(k);
+  llava_config_default(&c);
+  assert_int_equal(def_int(k, "patch_size"), c.patch_size);
+  assert_int_equal(def_int(k, "v_width"), c.v_width);
+  assert_int_equal(def_int(k, "v_layers"), c.v_layers);
+  assert_int_equal(def_int(k, "v_heads"), c.v_heads);
+  assert_int_equal(def_int(k, "v_mlp"), c.v_mlp);
+  assert_int_equal(def_int(k, "feature_layer"), c.feature_layer);
+  assert_int_equal(def_int(k, "width"), c.width);
+  assert_int_equal(def_int(k, "layers"), c.layers);
+  assert_int_equal(def_int(k, "heads"), c.heads);
+  assert_int_equal(def_int(k, "hidden"), c.hidden);
+  assert_int_equal(def_int(k, "vocab_size"), c.vocab);
+  assert_int_equal(c.image_token, TOK_IMAGE);
+}
+
+/* Mean loss of log's steps [a, b). */
+static double mean_loss(const char *log, int a, int b)
+{
+  char *text = read_all(log, NULL), *line = strchr(text, '\n');
+  double sum = 0;
+  int n = 0, step;
+  double loss;
+  while (line && *++line) {
+    assert_int_equal(sscanf(line, "%d\t%lf", &step, &loss), 2);
+    if (step - 1 >= a && step - 1 < b) {
+      sum += loss;
+      n++;
+    }
+    line = strchr(line, '\n');
+  }
+  free(text);
+  assert_int_equal(n, b - a);
+  return sum / n;
+}
+
+static void test_loss_goes_down(void **state)
+{
+  struct pd_err err;
+  struct llava m;
+  double first, last;
+  (void)state;
+  must(sft("  steps = 30\n", "run1", &err), &err);
+  first = mean_loss("run1/log", 0, 7);
+  last = mean_loss("run1/log", 23, 30);
+  printf("tiny run, 30 steps: mean loss %.4f over the first quarter, %.4f over the last\n",
+         first, last);
+  assert_true(last < 0.8 * first);
+  /* The model reads back with the vocabulary's size. */
+  CHECK(llava_load(&m, "run1/model/model.safetensors", &err));
+  {
+    struct tokenizer tk;
+    CHECK(tokenizer_load(&tk, "run1/model/vocab.json", &err));
+    assert_int_equal(m.cfg.vocab, tk.vocab);
+    assert_int_equal(m.cfg.image_token, TOK_IMAGE);
+    assert_int_equal(m.cfg.width, 32);
+    tokenizer_release(&tk);
+  }
+  llava_free(&m);
+}
+
+static void test_determinism(void **state)
+{
+  struct pd_err err;
+  char *a, *b, *c;
+  size_t na, nb, nc;
+  (void)state;
+  must(sft("  steps = 6\n", "d1", &err), &err);
+  must(sft("  steps = 6\n", "d2", &err), &err);
+  must(sft("  steps = 6\n  seed = 2\n", "d3", &err), &err);
+  a = read_all("d1/model/model.safetensors", &na);
+  b = read_all("d2/model/model.safetensors", &nb);
+  c = read_all("d3/model/model.safetensors", &nc);
+  assert_int_equal(na, nb);
+  assert_memory_equal(a, b, na);
+  assert_int_equal(na, nc);
+  assert_memory_not_equal(a, c, na);
+  free(a);
+  free(b);
+  free(c);
+  a = read_all("d1/log", &na);
+  b = read_all("d2/log", &nb);
+  assert_int_equal(na, nb);
+  assert_memory_equal(a, b, na);
+  free(a);
+  free(b);
+}
+
+static void test_bad_input(void **state)
+{
+  struct pd_err err;
+  (void)state;
+  mkdir("empty", 0755);
+  assert_int_equal(run("task m = train_sft {\n  data = dir(\"empty\")\n}\n", "bad", &err) < 0, 1);
+  assert_non_null(strstr(err.msg, "empty/images.safetensors"));
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_tokenizer_round_trip),
+    cmocka_unit_test(test_template),
+    cmocka_unit_test(test_kind_defaults),
+    cmocka_unit_test(test_loss_goes_down),
+    cmocka_unit_test(test_determinism),
+    cmocka_unit_test(test_bad_input),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -28,7 +28,16 @@
  * Outputs: model/ (model.safetensors via llava_save, HF names, config in
  * its metadata; vocab.json) and log (TSV: step, loss, lr, grad_norm).
  *
- * Left out: checkpoints and resuming (the per-item memo), training on a
+ * Checkpoints: every checkpoint_every steps (with a cache) the whole
+ * training state - step, parameters, AdamW moments, the order (permutation,
+ * position, RNG state), the loss sums and the log lines so far - goes into
+ * the per-item memo under a key over "train_sft/ckpt/1", every parameter
+ * that affects training, the digests of data/items.jsonl and
+ * data/images.safetensors and the step; a "latest" entry (the same key
+ * without the step) names the last one. A run that finds one resumes from
+ * it and ends with the same bytes as an uninterrupted run.
+ *
+ * Left out: training on a
  * frozen vision tower from a train_vision task (freeze_vision only skips its
  * updates, from its random init), evaluation and generation.
  */
@@ -43,6 +52,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "cache.h"
+#include "digest.h"
 #include "graph.h"
 #include "llava.h"
 #include "llava_io.h"
@@ -86,6 +97,9 @@ static const struct kind_param sft_params[] = {
   { "freeze_vision", PT_BOOL, "false", 0, -1, NULL, 0,
     "skip the vision tower's backward and updates; false for now, as no train_vision task "
     "exists yet to pretrain it (frozen, it stays at its random init)" },
+  { "checkpoint_every", PT_INT, "50", 0, 1e9, NULL, KP_NOKEY,
+    "steps between checkpoints into the cache's per-item memo, from which an interrupted "
+    "run resumes (0: none); does not change the outputs" },
   { NULL, PT_ANY, NULL, 0, 0, NULL, 0, NULL },
 };
 
@@ -325,6 +339,241 @@ static float clip_grads(struct llava *m, float clip)
   return norm;
 }
 
+/* --- checkpoints ------------------------------------------------------------------------ */
+
+#define CKPT_TAG "train_sft/ckpt/1"
+#define CKPT_MAGIC "PDSFTCK1"
+
+/* The run's identity, to which a step (or "latest") is appended to form a
+ * memo key: the tag, every parameter of the kind that affects training as
+ * canonical JSON (not data, whose bytes stand for it, nor
+ * checkpoint_every), and the digests of the data files. */
+static int ckpt_ident(const struct task *t, const char *dir, struct strbuf *id, struct pd_err *err)
+{
+  static const char *const files[] = { "items.jsonl", "images.safetensors" };
+  const struct kind_param *p;
+  size_t i;
+  int first = 1;
+  strbuf_addstr(id, CKPT_TAG "\n{");
+  for (p = sft_params; p->name; p++) {
+    if (strcmp(p->name, "data") == 0 || strcmp(p->name, "checkpoint_every") == 0)
+      continue;
+    if (!first)
+      strbuf_addch(id, ',');
+    first = 0;
+    strbuf_add_json_str(id, p->name, strlen(p->name));
+    strbuf_addch(id, ':');
+    val_to_json(task_param(t, p->name), id);
+  }
+  strbuf_addstr(id, "}\n");
+  for (i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char *path = xasprintf("%s/%s", dir, files[i]), hex[PD_DIGEST_HEX];
+    uint8_t d[PD_DIGEST_LEN];
+    uint64_t size;
+    int rc = digest_file(path, d, &size, err);
+    free(path);
+    if (rc < 0)
+      return rc;
+    digest_hex(d, hex);
+    strbuf_addf(id, "%s %s %llu\n", files[i], hex, (unsigned long long)size);
+  }
+  return 0;
+}
+
+/* Key of step s (s < 0: the "latest" entry). */
+static void ckpt_key(const struct strbuf *id, int s, uint8_t key[PD_DIGEST_LEN])
+{
+  struct digest_ctx ctx;
+  char tail[32];
+  int n = s < 0 ? snprintf(tail, sizeof tail, "latest") : snprintf(tail, sizeof tail, "step %d", s);
+  digest_init(&ctx);
+  digest_update(&ctx, id->buf, id->len);
+  digest_update(&ctx, tail, (size_t)n);
+  digest_final(&ctx, key);
+}
+
+/* The training state a checkpoint holds (the model's arrays aside). */
+struct sft_state {
+  int step;          /* steps done */
+  uint64_t rng;
+  size_t pos, n;     /* position in perm, its length */
+  size_t *perm;
+  double first, last;
+  int nfirst, nlast;
+  struct strbuf *tsv; /* log lines so far */
+};
+
+static void put_u64(struct strbuf *sb, uint64_t x)
+{
+  strbuf_add(sb, &x, sizeof x);
+}
+
+static void put_f64(struct strbuf *sb, double x)
+{
+  strbuf_add(sb, &x, sizeof x);
+}
+
+static int ckpt_save(struct cache *c, const struct strbuf *id, const struct llava *m,
+                     const struct sft_state *st, struct pd_err *err)
+{
+  struct strbuf sb;
+  uint8_t key[PD_DIGEST_LEN];
+  char latest[32];
+  size_t i, np = m->num_parameters;
+  int rc;
+  strbuf_init(&sb, 64 + 3 * np * sizeof(float) + st->n * 8 + st->tsv->len);
+  strbuf_add(&sb, CKPT_MAGIC, 8);
+  put_u64(&sb, (uint64_t)st->step);
+  put_u64(&sb, st->rng);
+  put_u64(&sb, st->pos);
+  put_u64(&sb, st->n);
+  for (i = 0; i < st->n; i++)
+    put_u64(&sb, st->perm[i]);
+  put_f64(&sb, st->first);
+  put_f64(&sb, st->last);
+  put_u64(&sb, (uint64_t)st->nfirst);
+  put_u64(&sb, (uint64_t)st->nlast);
+  put_u64(&sb, np);
+  strbuf_add(&sb, m->params_memory, np * sizeof(float));
+  strbuf_add(&sb, m->m_memory, np * sizeof(float));
+  strbuf_add(&sb, m->v_memory, np * sizeof(float));
+  put_u64(&sb, st->tsv->len);
+  strbuf_add(&sb, st->tsv->buf, st->tsv->len);
+  ckpt_key(id, st->step, key);
+  rc = cache_memo_put(c, key, sb.buf, sb.len, err);
+  strbuf_release(&sb);
+  if (rc < 0)
+    return rc;
+  /* Only once the checkpoint is stored does "latest" name it. */
+  ckpt_key(id, -1, key);
+  snprintf(latest, sizeof latest, "%d", st->step);
+  return cache_memo_put(c, key, latest, strlen(latest), err);
+}
+
+struct reader {
+  const char *p;
+  size_t left;
+  int bad;
+};
+
+static void get_bytes(struct reader *rd, void *out, size_t n)
+{
+  if (rd->bad || rd->left < n) {
+    rd->bad = 1;
+    memset(out, 0, n);
+    return;
+  }
+  memcpy(out, rd->p, n);
+  rd->p += n;
+  rd->left -= n;
+}
+
+static uint64_t get_u64(struct reader *rd)
+{
+  uint64_t x;
+  get_bytes(rd, &x, sizeof x);
+  return x;
+}
+
+static double get_f64(struct reader *rd)
+{
+  double x;
+  get_bytes(rd, &x, sizeof x);
+  return x;
+}
+
+/* Restores the latest checkpoint into m and st. Returns 1 when one was
+ * restored, 0 when there is none (or it does not fit this run: st and m
+ * untouched), <0 on a cache error. */
+static int ckpt_load(struct cache *c, const struct strbuf *id, int steps, struct llava *m,
+                     struct sft_state *st, FILE *log, struct pd_err *err)
+{
+  uint8_t key[PD_DIGEST_LEN];
+  char *val = NULL, *end;
+  size_t n, i, np = m->num_parameters;
+  long step;
+  struct reader rd;
+  int rc;
+  ckpt_key(id, -1, key);
+  if ((rc = cache_memo_get(c, key, &val, &n, err)) <= 0)
+    return rc;
+  val = xrealloc(val, n + 1);
+  val[n] = '\0';
+  step = strtol(val, &end, 10);
+  if (end == val || *end || step < 1 || step >= steps) {
+    fprintf(log, "checkpoint: ignoring a latest entry '%s'\n", val);
+    free(val);
+    return 0;
+  }
+  free(val);
+  val = NULL;
+  ckpt_key(id, (int)step, key);
+  if ((rc = cache_memo_get(c, key, &val, &n, err)) < 0)
+    return rc;
+  if (rc == 0) {
+    fprintf(log, "checkpoint: step %ld is missing\n", step);
+    return 0;
+  }
+  rd.p = val;
+  rd.left = n;
+  rd.bad = n < 8 || memcmp(val, CKPT_MAGIC, 8) != 0;
+  if (!rd.bad) {
+    rd.p += 8;
+    rd.left -= 8;
+  }
+  if (!rd.bad && get_u64(&rd) == (uint64_t)step) {
+    uint64_t rng = get_u64(&rd), pos = get_u64(&rd), nperm = get_u64(&rd);
+    if (nperm == st->n && pos <= nperm && rd.left >= nperm * 8) {
+      size_t *perm = xmalloc((nperm ? nperm : 1) * sizeof *perm);
+      double first, last;
+      uint64_t nf, nl, tlen;
+      for (i = 0; i < nperm; i++)
+        perm[i] = (size_t)get_u64(&rd);
+      first = get_f64(&rd);
+      last = get_f64(&rd);
+      nf = get_u64(&rd);
+      nl = get_u64(&rd);
+      if (get_u64(&rd) == np && rd.left >= 3 * np * sizeof(float) + 8) {
+        const char *arrays = rd.p;
+        rd.p += 3 * np * sizeof(float);
+        rd.left -= 3 * np * sizeof(float);
+        tlen = get_u64(&rd);
+        if (!rd.bad && tlen == rd.left) {
+          for (i = 0; i < nperm; i++)
+            if (perm[i] >= nperm)
+              rd.bad = 1;
+          if (!rd.bad) {
+            if (!m->m_memory) {
+              m->m_memory = xcalloc(np + 1, sizeof(float));
+              m->v_memory = xcalloc(np + 1, sizeof(float));
+            }
+            memcpy(m->params_memory, arrays, np * sizeof(float));
+            memcpy(m->m_memory, arrays + np * sizeof(float), np * sizeof(float));
+            memcpy(m->v_memory, arrays + 2 * np * sizeof(float), np * sizeof(float));
+            memcpy(st->perm, perm, nperm * sizeof *perm);
+            st->step = (int)step;
+            st->rng = rng;
+            st->pos = (size_t)pos;
+            st->first = first;
+            st->last = last;
+            st->nfirst = (int)nf;
+            st->nlast = (int)nl;
+            strbuf_reset(st->tsv);
+            strbuf_add(st->tsv, rd.p, (size_t)tlen);
+            free(perm);
+            free(val);
+            return 1;
+          }
+        }
+      }
+      free(perm);
+    }
+  }
+  fprintf(log, "checkpoint: step %ld does not fit this run; starting over\n", step);
+  free(val);
+  return 0;
+}
+
 static int iparam(const struct task *t, const char *name)
 {
   return (int)task_param(t, name)->u.i;
@@ -341,7 +590,7 @@ static int sft_run(struct task_run *r)
   const struct task *t = r->task;
   const char *dir = task_run_input(r, "data");
   int B = iparam(t, "batch"), max_len = iparam(t, "max_len"), steps = iparam(t, "steps");
-  int warmup = iparam(t, "warmup");
+  int warmup = iparam(t, "warmup"), every = iparam(t, "checkpoint_every"), s0 = 0;
   float lr = fparam(t, "lr"), lr_min = fparam(t, "lr_min"), wd = fparam(t, "weight_decay");
   float clip = fparam(t, "clip");
   uint64_t seed = (uint64_t)task_param(t, "seed")->u.i, rng;
@@ -355,10 +604,17 @@ static int sft_run(struct task_run *r)
   float *weights = NULL, *bw = NULL, *img = NULL;
   size_t *perm = NULL, pos = 0, i, k;
   FILE *tsv = NULL;
+  struct strbuf tsvb, id;
+  struct sft_state st;
   double t0 = now(), tstart, first = 0, last = 0;
   int nfirst = 0, nlast = 0, rc;
 
   memset(&d, 0, sizeof d);
+  memset(&st, 0, sizeof st);
+  strbuf_init(&tsvb, 0);
+  strbuf_init(&id, 0);
+  if (!r->cache)
+    every = 0;
   task_run_progress(r, 0, "reading data");
   if ((rc = read_data(dir, &d, &r->err)) < 0)
     goto out;
@@ -428,7 +684,7 @@ static int sft_run(struct task_run *r)
     rc = ERR_SET(&r->err, -errno, "cannot write '%s': %s", path[OUT_LOG], strerror(errno));
     goto out;
   }
-  fprintf(tsv, "step\tloss\tlr\tgrad_norm\n");
+  strbuf_addstr(&tsvb, "step\tloss\tlr\tgrad_norm\n");
 
   /* One OpenBLAS thread: the same bits run after run (see the header). */
   openblas_set_num_threads(1);
@@ -436,12 +692,32 @@ static int sft_run(struct task_run *r)
   perm = xmalloc(d.n * sizeof *perm);
   rng = seed ^ 0x5f7a3c1d2b4e6f80ULL;
   shuffle(perm, d.n, &rng);
+  if (every > 0) {
+    memset(&st, 0, sizeof st);
+    st.n = d.n;
+    st.perm = perm;
+    st.tsv = &tsvb;
+    if ((rc = ckpt_ident(t, dir, &id, &r->err)) < 0 ||
+        (rc = ckpt_load(r->cache, &id, steps, &m, &st, r->log, &r->err)) < 0)
+      goto out;
+    if (rc == 1) {
+      s0 = st.step;
+      rng = st.rng;
+      pos = st.pos;
+      first = st.first;
+      last = st.last;
+      nfirst = st.nfirst;
+      nlast = st.nlast;
+      fprintf(r->log, "resumed from step %d\n", s0);
+      fflush(r->log);
+    }
+  }
   btok = xmalloc((size_t)B * (size_t)T * sizeof *btok);
   btgt = xmalloc((size_t)B * (size_t)T * sizeof *btgt);
   bw = xmalloc((size_t)B * (size_t)T * sizeof *bw);
   img = xmalloc((size_t)B * (size_t)Sz * sizeof *img);
   tstart = now();
-  for (s = 0; s < steps; s++) {
+  for (s = s0; s < steps; s++) {
     float loss, norm, lr_s = lr_at(s, steps, warmup, lr, lr_min);
     double el, eps;
     int q = steps / 4 > 0 ? steps / 4 : 1;
@@ -469,7 +745,8 @@ static int sft_run(struct task_run *r)
     llava_backward(&m);
     norm = clip_grads(&m, clip);
     llava_update(&m, lr_s, 0.9f, 0.999f, 1e-8f, wd, s + 1);
-    fprintf(tsv, "%d\t%.6f\t%.6g\t%.6f\n", s + 1, (double)loss, (double)lr_s, (double)norm);
+    strbuf_addf(&tsvb, "%d\t%.6f\t%.6g\t%.6f\n", s + 1, (double)loss, (double)lr_s,
+                (double)norm);
     if (s < q) {
       first += loss;
       nfirst++;
@@ -478,8 +755,21 @@ static int sft_run(struct task_run *r)
       last += loss;
       nlast++;
     }
+    if (every > 0 && (s + 1) % every == 0 && s + 1 < steps) {
+      st.step = s + 1;
+      st.rng = rng;
+      st.pos = pos;
+      st.first = first;
+      st.last = last;
+      st.nfirst = nfirst;
+      st.nlast = nlast;
+      if ((rc = ckpt_save(r->cache, &id, &m, &st, &r->err)) < 0)
+        goto out;
+      fprintf(r->log, "checkpoint at step %d\n", s + 1);
+      fflush(r->log);
+    }
     el = now() - tstart;
-    eps = (double)(s + 1) * B / (el > 1e-9 ? el : 1e-9);
+    eps = (double)(s + 1 - s0) * B / (el > 1e-9 ? el : 1e-9);
     task_run_progress(r, (double)(s + 1) / (double)steps,
                       "step %d/%d loss %.4f %.0f ex/s %.0fs left", s + 1, steps, (double)loss,
                       eps, el / (s + 1) * (steps - s - 1));
@@ -487,15 +777,18 @@ static int sft_run(struct task_run *r)
   {
     double el = now() - tstart;
     fprintf(r->log, "trained in %.2fs: %.1f examples/s; mean loss %.4f over the first quarter, "
-            "%.4f over the last\n", el, (double)steps * B / (el > 1e-9 ? el : 1e-9),
+            "%.4f over the last\n", el, (double)(steps - s0) * B / (el > 1e-9 ? el : 1e-9),
             nfirst ? first / nfirst : 0.0, nlast ? last / nlast : 0.0);
   }
-  if (fclose(tsv) != 0) {
+  {
+    int bad = fwrite(tsvb.buf, 1, tsvb.len, tsv) != tsvb.len;
+    bad |= fclose(tsv) != 0;
     tsv = NULL;
-    rc = ERR_SET(&r->err, -errno, "cannot write '%s': %s", path[OUT_LOG], strerror(errno));
-    goto out;
+    if (bad) {
+      rc = ERR_SET(&r->err, -errno, "cannot write '%s': %s", path[OUT_LOG], strerror(errno));
+      goto out;
+    }
   }
-  tsv = NULL;
 
   task_run_progress(r, 1.0, "saving");
   if (mkdir(path[OUT_MODEL], 0755) != 0 && errno != EEXIST) {
@@ -528,6 +821,8 @@ out:
   if (have_tok)
     tokenizer_release(&tk);
   data_release(&d);
+  strbuf_release(&tsvb);
+  strbuf_release(&id);
   return rc;
 }
 

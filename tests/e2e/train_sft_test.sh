@@ -1,7 +1,8 @@
 # train_sft through the CLI: fetch_subset (64 training images) -> train_sft
 # (a tiny model, 20 steps), its documented tables, the outputs in the
-# documented formats, a cached rerun, and --set lr=... rerunning only
-# train_sft with other weights.
+# documented formats, a cached rerun, --set lr=... rerunning only
+# train_sft with other weights, and a run killed (-9) after a checkpoint
+# resuming from it to the bytes of an uninterrupted run.
 source "$(dirname "$0")/lib.sh"
 
 pd tasks train_sft; expect_rc 0
@@ -77,6 +78,58 @@ pd run g.dag --progress=plain; expect_rc 0; expect_counts 2 0
 [ "$(sha256sum < "$(path model)/model.safetensors")" = "$before" ] || fail "a second run gave other bytes"
 checks=$((checks + 1))
 unset POVID_CACHE_SALT
+
+# Checkpoints: kill -9 the run once the task's log shows a checkpoint; the
+# rerun resumes from it and ends with the bytes of an uninterrupted run made
+# in another cache.
+mkdir ck
+cat > ck/g.dag <<'DAG'
+task subset = fetch_subset {
+  train = 64
+  eval  = 4
+}
+task sft = train_sft {
+  data       = subset.train
+  patch_size = 8
+  v_width    = 32
+  v_layers   = 2
+  v_heads    = 2
+  v_mlp      = 64
+  width      = 64
+  layers     = 2
+  heads      = 2
+  hidden     = 128
+  batch      = 8
+  max_len    = 32
+  steps      = 60
+  warmup     = 2
+  checkpoint_every = 10
+}
+DAG
+pd run ck/g.dag subset --progress=plain; expect_rc 0
+export POVID_KEEP_TMP=1
+"$POVID_DAG" run ck/g.dag --progress=plain >"$T/out" 2>"$T/err" &
+pid=$!
+for _ in $(seq 600); do
+  grep -qs "checkpoint at step" ck/.povid/tmp/sft*/log && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.05
+done
+grep -qs "checkpoint at step" ck/.povid/tmp/sft*/log || fail "no checkpoint in the task's log"
+kill -9 "$pid" 2>/dev/null || fail "the run ended before it could be killed"
+wait "$pid" 2>/dev/null || true
+grep -qs "trained in" ck/.povid/tmp/sft*/log && fail "the killed run had finished training"
+rm -rf ck/.povid/tmp/sft*
+pd run ck/g.dag --progress=plain; expect_rc 0; expect_ran sft
+grep -qs "resumed from step [1-9]" ck/.povid/tmp/sft*/log ||
+  fail "the rerun did not resume: $(cat ck/.povid/tmp/sft*/log)"
+unset POVID_KEEP_TMP
+pd run ck/g.dag --cache ck2 --progress=plain; expect_rc 0; expect_counts 2 0
+ckpath() { pd show ck/g.dag "sft.$1" "${@:2}"; [ "$rc" = 0 ] || fail "show sft.$1"; cat "$T/out"; }
+cmp "$(ckpath model)/model.safetensors" "$(ckpath model --cache ck2)/model.safetensors" ||
+  fail "the resumed run's model differs from an uninterrupted run's"
+cmp "$(ckpath log)" "$(ckpath log --cache ck2)" || fail "the resumed run's log differs"
+checks=$((checks + 5))
 
 # Bad input: the error names the task and the file.
 mkdir empty

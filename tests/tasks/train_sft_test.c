@@ -3,9 +3,12 @@
  * template's tokens, targets and weights (padding, cutting); the kind's
  * defaults against llava_config_default; a tiny run on a 32-image
  * fetch_subset split lowering the loss; the same model bytes from two runs
- * and other bytes from another seed; a bad input named in the error. */
+ * and other bytes from another seed; a bad input named in the error;
+ * checkpoints: a run cancelled after step 15 resumes from its step-10
+ * checkpoint and ends with the bytes of an uninterrupted run. */
 #include "tasks_test_util.h"
 
+#include "cache.h"
 #include "graph.h"
 #include "llava.h"
 #include "llava_io.h"
@@ -17,8 +20,20 @@
 static char *dir;
 static char cwd0[4096];
 
-/* Runs the graph's first task into outdir (created), as the scheduler would. */
-static int run(const char *text, const char *outdir, struct pd_err *err)
+/* A progress callback: cancels the run once it is past cancel_frac. */
+static double cancel_frac = 2;
+
+static void cancel_notify(void *arg)
+{
+  struct task_run *r = arg;
+  if (r->frac >= cancel_frac)
+    atomic_store(&r->cancel, 1);
+}
+
+/* Runs the graph's first task into outdir (created), as the scheduler would,
+ * with cache c (may be NULL), its log to logpath (NULL: /dev/null). */
+static int run_in(const char *text, const char *outdir, struct cache *c, const char *logpath,
+                  struct pd_err *err)
 {
   struct graph g;
   struct task_run *r;
@@ -33,7 +48,10 @@ static int run(const char *text, const char *outdir, struct pd_err *err)
   r->task = &g.tasks[0];
   r->outdir = outdir;
   r->threads = 2;
-  r->log = fopen("/dev/null", "w");
+  r->log = fopen(logpath ? logpath : "/dev/null", "w");
+  r->cache = c;
+  r->notify = cancel_notify;
+  r->notify_arg = r;
   r->frac = -1;
   atomic_init(&r->cancel, 0);
   pthread_mutex_init(&r->mu, NULL);
@@ -48,6 +66,11 @@ static int run(const char *text, const char *outdir, struct pd_err *err)
   return rc;
 }
 
+static int run(const char *text, const char *outdir, struct pd_err *err)
+{
+  return run_in(text, outdir, NULL, NULL, err);
+}
+
 static void must(int rc, const struct pd_err *err)
 {
   if (rc != 0)
@@ -58,6 +81,15 @@ static void must(int rc, const struct pd_err *err)
   "  data = dir(\"fs/train\")\n  patch_size = 8\n  v_width = 16\n  v_layers = 2\n"             \
   "  v_heads = 2\n  v_mlp = 32\n  width = 32\n  layers = 2\n  heads = 2\n  hidden = 64\n"      \
   "  batch = 8\n  max_len = 32\n  lr = 3e-3\n  warmup = 3\n"
+
+static int sft_in(const char *extra, const char *outdir, struct cache *c, const char *logpath,
+                  struct pd_err *err)
+{
+  char *g = xasprintf("task m = train_sft {\n" TINY "%s}\n", extra);
+  int rc = run_in(g, outdir, c, logpath, err);
+  free(g);
+  return rc;
+}
 
 static int sft(const char *extra, const char *outdir, struct pd_err *err)
 {
@@ -305,6 +337,70 @@ static void test_determinism(void **state)
   free(b);
 }
 
+static void same_file(const char *a, const char *b)
+{
+  size_t na, nb;
+  char *x = read_all(a, &na), *y = read_all(b, &nb);
+  assert_int_equal(na, nb);
+  assert_memory_equal(x, y, na);
+  free(x);
+  free(y);
+}
+
+static void test_checkpoint_resume(void **state)
+{
+  static const char *extra = "  steps = 30\n  checkpoint_every = 10\n";
+  struct pd_err err = { 0 };
+  struct cache *c1, *c2;
+  char *log;
+  (void)state;
+  /* A: straight through (checkpointing into its own cache), and without a cache. */
+  CHECK(cache_open(&c1, "ck-cache1", &err));
+  must(sft_in(extra, "ckA", c1, "ckA.log", &err), &err);
+  log = read_all("ckA.log", NULL);
+  assert_non_null(strstr(log, "checkpoint at step 10\n"));
+  assert_non_null(strstr(log, "checkpoint at step 20\n"));
+  assert_null(strstr(log, "checkpoint at step 30"));
+  assert_null(strstr(log, "resumed"));
+  free(log);
+  cache_close(c1);
+  must(sft("  steps = 30\n", "ckN", &err), &err);
+  same_file("ckA/model/model.safetensors", "ckN/model/model.safetensors");
+  same_file("ckA/log", "ckN/log");
+
+  /* B: a fresh cache, cancelled after step 15, then run again. */
+  CHECK(cache_open(&c2, "ck-cache2", &err));
+  cancel_frac = 15.0 / 30.0;
+  assert_int_equal(sft_in(extra, "ckB", c2, "ckB1.log", &err), PD_EINTR);
+  cancel_frac = 2;
+  assert_non_null(strstr(err.msg, "cancelled at step 15"));
+  log = read_all("ckB1.log", NULL);
+  assert_non_null(strstr(log, "checkpoint at step 10\n"));
+  assert_null(strstr(log, "checkpoint at step 20"));
+  free(log);
+  must(sft_in(extra, "ckB", c2, "ckB2.log", &err), &err);
+  log = read_all("ckB2.log", NULL);
+  assert_non_null(strstr(log, "resumed from step 10\n"));
+  assert_non_null(strstr(log, "checkpoint at step 20\n"));
+  free(log);
+  same_file("ckA/model/model.safetensors", "ckB/model/model.safetensors");
+  same_file("ckA/log", "ckB/log");
+
+  /* Another seed is another run: no checkpoint of it, and checkpoint_every = 0 reads none. */
+  must(sft_in("  steps = 12\n  checkpoint_every = 10\n  seed = 2\n", "ckC", c2, "ckC.log",
+              &err), &err);
+  log = read_all("ckC.log", NULL);
+  assert_null(strstr(log, "resumed"));
+  free(log);
+  must(sft_in("  steps = 30\n  checkpoint_every = 0\n", "ckD", c2, "ckD.log", &err), &err);
+  log = read_all("ckD.log", NULL);
+  assert_null(strstr(log, "resumed"));
+  assert_null(strstr(log, "checkpoint at"));
+  free(log);
+  same_file("ckA/model/model.safetensors", "ckD/model/model.safetensors");
+  cache_close(c2);
+}
+
 static void test_bad_input(void **state)
 {
   struct pd_err err;
@@ -322,6 +418,7 @@ int main(void)
     cmocka_unit_test(test_kind_defaults),
     cmocka_unit_test(test_loss_goes_down),
     cmocka_unit_test(test_determinism),
+    cmocka_unit_test(test_checkpoint_resume),
     cmocka_unit_test(test_bad_input),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

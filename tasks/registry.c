@@ -8,6 +8,7 @@ extern const struct task_kind distort_images_kind;
 extern const struct task_kind exec_kind;
 extern const struct task_kind fetch_subset_kind;
 extern const struct task_kind train_sft_kind;
+extern const struct task_kind train_vision_kind;
 extern const struct task_kind write_kind;
 
 /* Sorted by name. */
@@ -17,6 +18,7 @@ static const struct task_kind *const kinds[] = {
   &exec_kind,
   &fetch_subset_kind,
   &train_sft_kind,
+  &train_vision_kind,
   &write_kind,
 };
 

@@ -58,6 +58,7 @@
 #include "llava.h"
 #include "llava_io.h"
 #include "registry.h"
+#include "train_util.h"
 #include "run.h"
 #include "safetensors.h"
 #include "strbuf.h"
@@ -137,22 +138,6 @@ static void data_release(struct data *d)
   memset(d, 0, sizeof *d);
 }
 
-static char *read_text(const char *path, struct pd_err *err)
-{
-  FILE *f = fopen(path, "rb");
-  struct strbuf sb;
-  char buf[8192];
-  size_t got;
-  if (!f) {
-    ERR_SET(err, -errno, "cannot open '%s': %s", path, strerror(errno));
-    return NULL;
-  }
-  strbuf_init(&sb, 0);
-  while ((got = fread(buf, 1, sizeof buf, f)) > 0)
-    strbuf_add(&sb, buf, got);
-  fclose(f);
-  return strbuf_detach(&sb, NULL);
-}
 
 struct key_row {
   char *key;
@@ -198,7 +183,7 @@ static int read_data(const char *dir, struct data *d, struct pd_err *err)
     goto out;
 
   /* index.tsv: a header line, then image<TAB>row. */
-  if (!(index = read_text(xpath, err))) {
+  if (!(index = train_read_text(xpath, err))) {
     rc = err->code;
     goto out;
   }
@@ -220,7 +205,7 @@ static int read_data(const char *dir, struct data *d, struct pd_err *err)
   }
   qsort(map, nmap, sizeof *map, cmp_key);
 
-  if (!(items = read_text(ipath, err))) {
+  if (!(items = train_read_text(ipath, err))) {
     rc = err->code;
     goto out;
   }
@@ -283,44 +268,9 @@ out:
   return rc;
 }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
-static void shuffle(size_t *perm, size_t n, uint64_t *rng)
-{
-  size_t i;
-  for (i = 0; i < n; i++)
-    perm[i] = i;
-  for (i = n; i > 1; i--) {
-    size_t j = (size_t)(splitmix64(rng) % i), x = perm[i - 1];
-    perm[i - 1] = perm[j];
-    perm[j] = x;
-  }
-}
 
-static double now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
-/* Linear warmup over steps [0, warmup), then cosine from lr to lr_min. */
-static float lr_at(int s, int steps, int warmup, float lr, float lr_min)
-{
-  double p;
-  if (s < warmup)
-    return lr * (float)(s + 1) / (float)warmup;
-  if (steps - warmup <= 1)
-    return lr;
-  p = (double)(s - warmup) / (double)(steps - warmup - 1);
-  return lr_min + (float)(0.5 * (1.0 + cos(M_PI * p))) * (lr - lr_min);
-}
 
 /* Global L2 norm of the trainable gradients; scales them to clip if above. */
 static float clip_grads(struct llava *m, float clip)
@@ -574,25 +524,16 @@ static int ckpt_load(struct cache *c, const struct strbuf *id, int steps, struct
   return 0;
 }
 
-static int iparam(const struct task *t, const char *name)
-{
-  return (int)task_param(t, name)->u.i;
-}
 
-static float fparam(const struct task *t, const char *name)
-{
-  const struct val *v = task_param(t, name);
-  return v->kind == V_INT ? (float)v->u.i : (float)v->u.f;
-}
 
 static int sft_run(struct task_run *r)
 {
   const struct task *t = r->task;
   const char *dir = task_run_input(r, "data");
-  int B = iparam(t, "batch"), max_len = iparam(t, "max_len"), steps = iparam(t, "steps");
-  int warmup = iparam(t, "warmup"), every = iparam(t, "checkpoint_every"), s0 = 0;
-  float lr = fparam(t, "lr"), lr_min = fparam(t, "lr_min"), wd = fparam(t, "weight_decay");
-  float clip = fparam(t, "clip");
+  int B = train_iparam(t, "batch"), max_len = train_iparam(t, "max_len"), steps = train_iparam(t, "steps");
+  int warmup = train_iparam(t, "warmup"), every = train_iparam(t, "checkpoint_every"), s0 = 0;
+  float lr = train_fparam(t, "lr"), lr_min = train_fparam(t, "lr_min"), wd = train_fparam(t, "weight_decay");
+  float clip = train_fparam(t, "clip");
   uint64_t seed = (uint64_t)task_param(t, "seed")->u.i, rng;
   struct llava_config cfg;
   struct llava m;
@@ -606,7 +547,7 @@ static int sft_run(struct task_run *r)
   FILE *tsv = NULL;
   struct strbuf tsvb, id;
   struct sft_state st;
-  double t0 = now(), tstart, first = 0, last = 0;
+  double t0 = train_now(), tstart, first = 0, last = 0;
   int nfirst = 0, nlast = 0, rc;
 
   memset(&d, 0, sizeof d);
@@ -619,7 +560,7 @@ static int sft_run(struct task_run *r)
   if ((rc = read_data(dir, &d, &r->err)) < 0)
     goto out;
   if ((rc = tokenizer_build_word(&tk, (const char *const *)d.texts, d.ntexts,
-                                 iparam(t, "vocab_size"), &r->err)) < 0)
+                                 train_iparam(t, "vocab_size"), &r->err)) < 0)
     goto out;
   have_tok = 1;
 
@@ -643,16 +584,16 @@ static int sft_run(struct task_run *r)
 
   llava_config_default(&cfg);
   cfg.image_size = d.S;
-  cfg.patch_size = iparam(t, "patch_size");
-  cfg.v_width = iparam(t, "v_width");
-  cfg.v_layers = iparam(t, "v_layers");
-  cfg.v_heads = iparam(t, "v_heads");
-  cfg.v_mlp = iparam(t, "v_mlp");
-  cfg.feature_layer = iparam(t, "feature_layer");
-  cfg.width = iparam(t, "width");
-  cfg.layers = iparam(t, "layers");
-  cfg.heads = iparam(t, "heads");
-  cfg.hidden = iparam(t, "hidden");
+  cfg.patch_size = train_iparam(t, "patch_size");
+  cfg.v_width = train_iparam(t, "v_width");
+  cfg.v_layers = train_iparam(t, "v_layers");
+  cfg.v_heads = train_iparam(t, "v_heads");
+  cfg.v_mlp = train_iparam(t, "v_mlp");
+  cfg.feature_layer = train_iparam(t, "feature_layer");
+  cfg.width = train_iparam(t, "width");
+  cfg.layers = train_iparam(t, "layers");
+  cfg.heads = train_iparam(t, "heads");
+  cfg.hidden = train_iparam(t, "hidden");
   cfg.vocab = tk.vocab;
   cfg.image_token = TOK_IMAGE;
   if (cfg.patch_size > d.S || d.S % cfg.patch_size != 0) {
@@ -667,7 +608,7 @@ static int sft_run(struct task_run *r)
   have_model = 1;
   m.freeze_vision = task_param(t, "freeze_vision")->u.b;
   if (steps == 0)
-    steps = (int)(((size_t)iparam(t, "epochs") * d.n + (size_t)B - 1) / (size_t)B);
+    steps = (int)(((size_t)train_iparam(t, "epochs") * d.n + (size_t)B - 1) / (size_t)B);
   if (warmup > steps)
     warmup = steps;
 
@@ -691,7 +632,7 @@ static int sft_run(struct task_run *r)
   Sz = d.S * d.S * 3;
   perm = xmalloc(d.n * sizeof *perm);
   rng = seed ^ 0x5f7a3c1d2b4e6f80ULL;
-  shuffle(perm, d.n, &rng);
+  train_shuffle(perm, d.n, &rng);
   if (every > 0) {
     memset(&st, 0, sizeof st);
     st.n = d.n;
@@ -716,9 +657,9 @@ static int sft_run(struct task_run *r)
   btgt = xmalloc((size_t)B * (size_t)T * sizeof *btgt);
   bw = xmalloc((size_t)B * (size_t)T * sizeof *bw);
   img = xmalloc((size_t)B * (size_t)Sz * sizeof *img);
-  tstart = now();
+  tstart = train_now();
   for (s = s0; s < steps; s++) {
-    float loss, norm, lr_s = lr_at(s, steps, warmup, lr, lr_min);
+    float loss, norm, lr_s = train_lr_at(s, steps, warmup, lr, lr_min);
     double el, eps;
     int q = steps / 4 > 0 ? steps / 4 : 1;
     if (task_run_cancelled(r)) {
@@ -729,7 +670,7 @@ static int sft_run(struct task_run *r)
       size_t e, z;
       const uint8_t *px;
       if (pos == d.n) {
-        shuffle(perm, d.n, &rng);
+        train_shuffle(perm, d.n, &rng);
         pos = 0;
       }
       e = perm[pos++];
@@ -768,14 +709,14 @@ static int sft_run(struct task_run *r)
       fprintf(r->log, "checkpoint at step %d\n", s + 1);
       fflush(r->log);
     }
-    el = now() - tstart;
+    el = train_now() - tstart;
     eps = (double)(s + 1 - s0) * B / (el > 1e-9 ? el : 1e-9);
     task_run_progress(r, (double)(s + 1) / (double)steps,
                       "step %d/%d loss %.4f %.0f ex/s %.0fs left", s + 1, steps, (double)loss,
                       eps, el / (s + 1) * (steps - s - 1));
   }
   {
-    double el = now() - tstart;
+    double el = train_now() - tstart;
     fprintf(r->log, "trained in %.2fs: %.1f examples/s; mean loss %.4f over the first quarter, "
             "%.4f over the last\n", el, (double)(steps - s0) * B / (el > 1e-9 ? el : 1e-9),
             nfirst ? first / nfirst : 0.0, nlast ? last / nlast : 0.0);
@@ -799,7 +740,7 @@ static int sft_run(struct task_run *r)
   vpath = xasprintf("%s/vocab.json", path[OUT_MODEL]);
   if ((rc = llava_save(&m, mpath, &r->err)) < 0 || (rc = tokenizer_save(&tk, vpath, &r->err)) < 0)
     goto out;
-  fprintf(r->log, "done in %.2fs\n", now() - t0);
+  fprintf(r->log, "done in %.2fs\n", train_now() - t0);
   task_run_progress(r, 1.0, "done");
 out:
   if (tsv)

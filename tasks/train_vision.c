@@ -46,6 +46,7 @@
 #include "llava_io.h"
 #include "nn.h"
 #include "registry.h"
+#include "train_util.h"
 #include "run.h"
 #include "safetensors.h"
 #include "shapes.h"
@@ -110,22 +111,6 @@ static void split_release(struct split *d)
   memset(d, 0, sizeof *d);
 }
 
-static char *read_text(const char *path, struct pd_err *err)
-{
-  FILE *f = fopen(path, "rb");
-  struct strbuf sb;
-  char buf[8192];
-  size_t got;
-  if (!f) {
-    ERR_SET(err, -errno, "cannot open '%s': %s", path, strerror(errno));
-    return NULL;
-  }
-  strbuf_init(&sb, 0);
-  while ((got = fread(buf, 1, sizeof buf, f)) > 0)
-    strbuf_add(&sb, buf, got);
-  fclose(f);
-  return strbuf_detach(&sb, NULL);
-}
 
 struct key_row {
   char *key;
@@ -183,7 +168,7 @@ static int read_split(const char *dir, struct split *d, struct pd_err *err)
   all = xmalloc((size_t)nimg * Sz);
   if ((rc = safetensors_read(&st, t, 0, all, (size_t)nimg * Sz, err)) < 0)
     goto out;
-  if (!(index = read_text(xpath, err))) {
+  if (!(index = train_read_text(xpath, err))) {
     rc = err->code;
     goto out;
   }
@@ -204,7 +189,7 @@ static int read_split(const char *dir, struct split *d, struct pd_err *err)
     line = end;
   }
   qsort(map, nmap, sizeof *map, cmp_key);
-  if (!(items = read_text(ipath, err))) {
+  if (!(items = train_read_text(ipath, err))) {
     rc = err->code;
     goto out;
   }
@@ -281,43 +266,9 @@ out:
   return rc;
 }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
-static void shuffle(size_t *perm, size_t n, uint64_t *rng)
-{
-  size_t i;
-  for (i = 0; i < n; i++)
-    perm[i] = i;
-  for (i = n; i > 1; i--) {
-    size_t j = (size_t)(splitmix64(rng) % i), x = perm[i - 1];
-    perm[i - 1] = perm[j];
-    perm[j] = x;
-  }
-}
 
-static double now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
-static float lr_at(int s, int steps, int warmup, float lr, float lr_min)
-{
-  double p;
-  if (s < warmup)
-    return lr * (float)(s + 1) / (float)warmup;
-  if (steps - warmup <= 1)
-    return lr;
-  p = (double)(s - warmup) / (double)(steps - warmup - 1);
-  return lr_min + (float)(0.5 * (1.0 + cos(M_PI * p))) * (lr - lr_min);
-}
 
 static void add_inplace(float *y, const float *x, size_t n)
 {
@@ -356,10 +307,10 @@ static void heads_init(struct heads *h, int Cv, uint64_t seed)
   h->gkb = h->gkw + nk;
   /* uniform(-a, a) with the variance of N(0, 0.02^2) */
   for (i = 0; i < nc; i++)
-    h->cw[i] = (float)(((double)(splitmix64(&s) >> 11) / 9007199254740992.0 * 2.0 - 1.0) *
+    h->cw[i] = (float)(((double)(train_rng_next(&s) >> 11) / 9007199254740992.0 * 2.0 - 1.0) *
                        0.02 * sqrt(3.0));
   for (i = 0; i < nk; i++)
-    h->kw[i] = (float)(((double)(splitmix64(&s) >> 11) / 9007199254740992.0 * 2.0 - 1.0) *
+    h->kw[i] = (float)(((double)(train_rng_next(&s) >> 11) / 9007199254740992.0 * 2.0 - 1.0) *
                        0.02 * sqrt(3.0));
 }
 
@@ -647,24 +598,15 @@ static void majority(const struct split *tr, const struct split *ev, double *cat
   *col = ratio(okk, (long)ev->n * SHAPES_NSLOT);
 }
 
-static int iparam(const struct task *t, const char *name)
-{
-  return (int)task_param(t, name)->u.i;
-}
 
-static float fparam(const struct task *t, const char *name)
-{
-  const struct val *v = task_param(t, name);
-  return v->kind == V_INT ? (float)v->u.i : (float)v->u.f;
-}
 
 static int tv_run(struct task_run *r)
 {
   const struct task *t = r->task;
   const char *dir = task_run_input(r, "data"), *edir = task_run_input(r, "eval");
-  int B = iparam(t, "batch"), steps = iparam(t, "steps"), warmup = iparam(t, "warmup");
-  float lr = fparam(t, "lr"), lr_min = fparam(t, "lr_min"), wd = fparam(t, "weight_decay");
-  float clip = fparam(t, "clip");
+  int B = train_iparam(t, "batch"), steps = train_iparam(t, "steps"), warmup = train_iparam(t, "warmup");
+  float lr = train_fparam(t, "lr"), lr_min = train_fparam(t, "lr_min"), wd = train_fparam(t, "weight_decay");
+  float clip = train_fparam(t, "clip");
   uint64_t seed = (uint64_t)task_param(t, "seed")->u.i, rng;
   struct llava_config cfg;
   struct llava m;
@@ -676,7 +618,7 @@ static int tv_run(struct task_run *r)
   float *img = NULL, *vm = NULL, *vv = NULL, final_loss = 0;
   size_t *perm = NULL, *rows = NULL, pos = 0, k;
   int have_model = 0, have_heads = 0, s, b, q, G, P;
-  double t0 = now(), tstart, first = 0, last = 0, mcat, mcol;
+  double t0 = train_now(), tstart, first = 0, last = 0, mcat, mcol;
   int nfirst = 0, nlast = 0, rc;
   struct strbuf js;
   FILE *f;
@@ -695,17 +637,17 @@ static int tv_run(struct task_run *r)
   }
   llava_config_default(&cfg);
   cfg.image_size = tr.S;
-  cfg.patch_size = iparam(t, "patch_size");
-  cfg.v_width = iparam(t, "v_width");
-  cfg.v_layers = iparam(t, "v_layers");
-  cfg.v_heads = iparam(t, "v_heads");
-  cfg.v_mlp = iparam(t, "v_mlp");
-  cfg.feature_layer = iparam(t, "feature_layer");
-  cfg.vocab = iparam(t, "vocab");
-  cfg.width = iparam(t, "width");
-  cfg.layers = iparam(t, "layers");
-  cfg.heads = iparam(t, "heads");
-  cfg.hidden = iparam(t, "hidden");
+  cfg.patch_size = train_iparam(t, "patch_size");
+  cfg.v_width = train_iparam(t, "v_width");
+  cfg.v_layers = train_iparam(t, "v_layers");
+  cfg.v_heads = train_iparam(t, "v_heads");
+  cfg.v_mlp = train_iparam(t, "v_mlp");
+  cfg.feature_layer = train_iparam(t, "feature_layer");
+  cfg.vocab = train_iparam(t, "vocab");
+  cfg.width = train_iparam(t, "width");
+  cfg.layers = train_iparam(t, "layers");
+  cfg.heads = train_iparam(t, "heads");
+  cfg.hidden = train_iparam(t, "hidden");
   if (cfg.patch_size > tr.S || tr.S % cfg.patch_size != 0 || (tr.S / cfg.patch_size) % 2 != 0) {
     rc = ERR_SET(&r->err, PD_EUSAGE, "patch_size %d must divide the image size %d into an even "
                  "number of patches per side (2x2 slots)", cfg.patch_size, tr.S);
@@ -738,10 +680,10 @@ static int tv_run(struct task_run *r)
   rows = xmalloc((size_t)B * sizeof *rows);
   img = xmalloc((size_t)B * (size_t)tr.S * (size_t)tr.S * 3 * sizeof *img);
   rng = seed ^ 0x3c6ef372fe94f82bULL;
-  shuffle(perm, (size_t)tr.n, &rng);
-  tstart = now();
+  train_shuffle(perm, (size_t)tr.n, &rng);
+  tstart = train_now();
   for (s = 0; s < steps; s++) {
-    float loss, norm, lr_s = lr_at(s, steps, warmup, lr, lr_min);
+    float loss, norm, lr_s = train_lr_at(s, steps, warmup, lr, lr_min);
     double el;
     int qq = steps / 4 > 0 ? steps / 4 : 1;
     if (task_run_cancelled(r)) {
@@ -750,7 +692,7 @@ static int tv_run(struct task_run *r)
     }
     for (b = 0; b < B; b++) {
       if (pos == (size_t)tr.n) {
-        shuffle(perm, (size_t)tr.n, &rng);
+        train_shuffle(perm, (size_t)tr.n, &rng);
         pos = 0;
       }
       rows[b] = perm[pos++];
@@ -778,13 +720,13 @@ static int tv_run(struct task_run *r)
       last += loss;
       nlast++;
     }
-    el = now() - tstart;
+    el = train_now() - tstart;
     task_run_progress(r, (double)(s + 1) / (double)steps,
                       "step %d/%d loss %.4f %.0f img/s %.0fs left", s + 1, steps, (double)loss,
                       (double)(s + 1) * B / (el > 1e-9 ? el : 1e-9), el / (s + 1) * (steps - s - 1));
   }
   fprintf(r->log, "trained in %.2fs; mean loss %.4f over the first quarter, %.4f over the last\n",
-          now() - tstart, nfirst ? first / nfirst : 0.0, nlast ? last / nlast : 0.0);
+          train_now() - tstart, nfirst ? first / nfirst : 0.0, nlast ? last / nlast : 0.0);
   task_run_progress(r, 1.0, "evaluating");
   evaluate(&m, &h, &w, &ev, B, img, &aev);
   evaluate(&m, &h, &w, &tr, B, img, &atr);
@@ -819,7 +761,7 @@ static int tv_run(struct task_run *r)
   mpath = xasprintf("%s/model.safetensors", path[OUT_MODEL]);
   if ((rc = llava_save(&m, mpath, &r->err)) < 0)
     goto out;
-  fprintf(r->log, "done in %.2fs\n", now() - t0);
+  fprintf(r->log, "done in %.2fs\n", train_now() - t0);
   task_run_progress(r, 1.0, "done");
 out:
   for (k = 0; k < NOUT; k++)

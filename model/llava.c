@@ -541,6 +541,56 @@ void llava_zero_grad(struct llava *m)
 }
 
 /* Backward from m->acts.dlosses (LM layout). */
+void llava_vision_backward(struct llava *m)
+{
+  const struct llava_config *c = &m->cfg;
+  const struct llava_params *p = &m->params;
+  struct llava_params *gp = &m->grads;
+  const struct llava_acts *a = &m->acts;
+  struct llava_acts *g = &m->grads_acts;
+  int B = m->B, P = m->num_patches, K = m->patch_dim;
+  int Cv = c->v_width, NHv = c->v_heads, Hv = c->v_mlp, Nr = m->v_run;
+  size_t BP = (size_t)B * (size_t)P;
+  int b, l;
+
+  for (l = Nr - 1; l >= 0; l--) {
+    size_t lu = (size_t)l;
+    const float *res = l == 0 ? a->v_pre : a->v_res3 + (lu - 1) * BP * (size_t)Cv;
+    float *dres = l == 0 ? g->v_pre : g->v_res3 + (lu - 1) * BP * (size_t)Cv;
+    size_t oC = lu * BP * (size_t)Cv, oS = lu * BP, o3 = lu * BP * 3 * (size_t)Cv;
+    size_t oH = lu * BP * (size_t)Hv, oA = lu * (size_t)B * (size_t)NHv * (size_t)P * (size_t)P;
+    size_t wC = lu * (size_t)Cv;
+
+    add_inplace(g->v_res2 + oC, g->v_res3 + oC, BP * (size_t)Cv);
+    matmul_backward(g->v_fch_gelu + oH, gp->v_fcprojw + lu * (size_t)Cv * (size_t)Hv,
+                    gp->v_fcprojb + wC, g->v_res3 + oC, a->v_fch_gelu + oH,
+                    p->v_fcprojw + lu * (size_t)Cv * (size_t)Hv, B, P, Hv, Cv);
+    gelu_backward(g->v_fch + oH, a->v_fch + oH, g->v_fch_gelu + oH, (int)(BP * (size_t)Hv));
+    matmul_backward(g->v_ln2 + oC, gp->v_fcw + lu * (size_t)Hv * (size_t)Cv,
+                    gp->v_fcb + lu * (size_t)Hv, g->v_fch + oH, a->v_ln2 + oC,
+                    p->v_fcw + lu * (size_t)Hv * (size_t)Cv, B, P, Cv, Hv);
+    layernorm_backward(g->v_res2 + oC, gp->v_ln2w + wC, gp->v_ln2b + wC, g->v_ln2 + oC,
+                       a->v_res2 + oC, p->v_ln2w + wC, a->v_ln2_mean + oS, a->v_ln2_rstd + oS,
+                       B, P, Cv);
+    add_inplace(dres, g->v_res2 + oC, BP * (size_t)Cv);
+    matmul_backward(g->v_atty + oC, gp->v_attprojw + lu * (size_t)Cv * (size_t)Cv,
+                    gp->v_attprojb + wC, g->v_res2 + oC, a->v_atty + oC,
+                    p->v_attprojw + lu * (size_t)Cv * (size_t)Cv, B, P, Cv, Cv);
+    attention_backward(g->v_qkv + o3, g->v_preatt + oA, g->v_att + oA, g->v_atty + oC,
+                       a->v_qkv + o3, a->v_att + oA, B, P, Cv, NHv, 0);
+    matmul_backward(g->v_ln1 + oC, gp->v_qkvw + lu * 3 * (size_t)Cv * (size_t)Cv,
+                    gp->v_qkvb + 3 * wC, g->v_qkv + o3, a->v_ln1 + oC,
+                    p->v_qkvw + lu * 3 * (size_t)Cv * (size_t)Cv, B, P, Cv, 3 * Cv);
+    layernorm_backward(dres, gp->v_ln1w + wC, gp->v_ln1b + wC, g->v_ln1 + oC, res,
+                       p->v_ln1w + wC, a->v_ln1_mean + oS, a->v_ln1_rstd + oS, B, P, Cv);
+  }
+  layernorm_backward(g->v_emb, gp->v_pre_w, gp->v_pre_b, g->v_pre, a->v_emb, p->v_pre_w,
+                     a->v_pre_mean, a->v_pre_rstd, B, P, Cv);
+  for (b = 0; b < B; b++)
+    add_inplace(gp->v_pos, g->v_emb + (size_t)b * (size_t)P * (size_t)Cv, (size_t)P * (size_t)Cv);
+  matmul_backward(NULL, gp->v_patch_w, NULL, g->v_emb, a->patches, p->v_patch_w, B, P, K, Cv);
+}
+
 static void backward_lm_layout(struct llava *m)
 {
   const struct llava_config *c = &m->cfg;
@@ -548,8 +598,8 @@ static void backward_lm_layout(struct llava *m)
   struct llava_params *gp = &m->grads;
   const struct llava_acts *a = &m->acts;
   struct llava_acts *g = &m->grads_acts;
-  int B = m->B, L = m->L, P = m->num_patches, K = m->patch_dim;
-  int Cv = c->v_width, NHv = c->v_heads, Hv = c->v_mlp, Nr = m->v_run;
+  int B = m->B, L = m->L, P = m->num_patches;
+  int Cv = c->v_width, Nr = m->v_run;
   int C = c->width, NH = c->heads, HS = C / NH, H = c->hidden, V = c->vocab;
   size_t BP = (size_t)B * (size_t)P, BL = (size_t)B * (size_t)L;
   int b, t, l;
@@ -626,43 +676,7 @@ static void backward_lm_layout(struct llava *m)
   if (m->freeze_vision)
     return;
 
-  /* vision tower */
-  for (l = Nr - 1; l >= 0; l--) {
-    size_t lu = (size_t)l;
-    const float *res = l == 0 ? a->v_pre : a->v_res3 + (lu - 1) * BP * (size_t)Cv;
-    float *dres = l == 0 ? g->v_pre : g->v_res3 + (lu - 1) * BP * (size_t)Cv;
-    size_t oC = lu * BP * (size_t)Cv, oS = lu * BP, o3 = lu * BP * 3 * (size_t)Cv;
-    size_t oH = lu * BP * (size_t)Hv, oA = lu * (size_t)B * (size_t)NHv * (size_t)P * (size_t)P;
-    size_t wC = lu * (size_t)Cv;
-
-    add_inplace(g->v_res2 + oC, g->v_res3 + oC, BP * (size_t)Cv);
-    matmul_backward(g->v_fch_gelu + oH, gp->v_fcprojw + lu * (size_t)Cv * (size_t)Hv,
-                    gp->v_fcprojb + wC, g->v_res3 + oC, a->v_fch_gelu + oH,
-                    p->v_fcprojw + lu * (size_t)Cv * (size_t)Hv, B, P, Hv, Cv);
-    gelu_backward(g->v_fch + oH, a->v_fch + oH, g->v_fch_gelu + oH, (int)(BP * (size_t)Hv));
-    matmul_backward(g->v_ln2 + oC, gp->v_fcw + lu * (size_t)Hv * (size_t)Cv,
-                    gp->v_fcb + lu * (size_t)Hv, g->v_fch + oH, a->v_ln2 + oC,
-                    p->v_fcw + lu * (size_t)Hv * (size_t)Cv, B, P, Cv, Hv);
-    layernorm_backward(g->v_res2 + oC, gp->v_ln2w + wC, gp->v_ln2b + wC, g->v_ln2 + oC,
-                       a->v_res2 + oC, p->v_ln2w + wC, a->v_ln2_mean + oS, a->v_ln2_rstd + oS,
-                       B, P, Cv);
-    add_inplace(dres, g->v_res2 + oC, BP * (size_t)Cv);
-    matmul_backward(g->v_atty + oC, gp->v_attprojw + lu * (size_t)Cv * (size_t)Cv,
-                    gp->v_attprojb + wC, g->v_res2 + oC, a->v_atty + oC,
-                    p->v_attprojw + lu * (size_t)Cv * (size_t)Cv, B, P, Cv, Cv);
-    attention_backward(g->v_qkv + o3, g->v_preatt + oA, g->v_att + oA, g->v_atty + oC,
-                       a->v_qkv + o3, a->v_att + oA, B, P, Cv, NHv, 0);
-    matmul_backward(g->v_ln1 + oC, gp->v_qkvw + lu * 3 * (size_t)Cv * (size_t)Cv,
-                    gp->v_qkvb + 3 * wC, g->v_qkv + o3, a->v_ln1 + oC,
-                    p->v_qkvw + lu * 3 * (size_t)Cv * (size_t)Cv, B, P, Cv, 3 * Cv);
-    layernorm_backward(dres, gp->v_ln1w + wC, gp->v_ln1b + wC, g->v_ln1 + oC, res,
-                       p->v_ln1w + wC, a->v_ln1_mean + oS, a->v_ln1_rstd + oS, B, P, Cv);
-  }
-  layernorm_backward(g->v_emb, gp->v_pre_w, gp->v_pre_b, g->v_pre, a->v_emb, p->v_pre_w,
-                     a->v_pre_mean, a->v_pre_rstd, B, P, Cv);
-  for (b = 0; b < B; b++)
-    add_inplace(gp->v_pos, g->v_emb + (size_t)b * (size_t)P * (size_t)Cv, (size_t)P * (size_t)Cv);
-  matmul_backward(NULL, gp->v_patch_w, NULL, g->v_emb, a->patches, p->v_patch_w, B, P, K, Cv);
+  llava_vision_backward(m);
 }
 
 void llava_backward(struct llava *m)

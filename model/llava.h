@@ -233,6 +233,12 @@ void llava_backward(struct llava *m);
  * Positions must have had a nonzero weight in the forward (their NLL and
  * probabilities are only computed there). */
 void llava_backward_dlosses(struct llava *m, const float *dlosses);
+/* The vision tower's backward alone: takes the gradient already in
+ * m->grads_acts at the feature layer (v_pre, or v_res3 of the last block
+ * that runs) and accumulates (+=) into the tower's parameter gradients.
+ * For training the tower on its own heads (train_vision); llava_backward
+ * calls it too. */
+void llava_vision_backward(struct llava *m);
 void llava_zero_grad(struct llava *m);
 /* One AdamW step on the trainable parameters (all, or all but the vision
  * tower with m->freeze_vision); t = 1, 2, ... */

@@ -10,10 +10,9 @@
  * Labels come from the items' "objects" (category, colour, position).
  *
  * The tower runs through llava_forward (a one-token text of the IMAGE token;
- * the projector and LM run too and are ignored); its backward is written
- * here over kernels/nn.h, mirroring llava.c's vision backward on the
- * activations llava_forward saved in m->acts, since llava.h has no
- * vision-only backward.
+ * the projector and LM run too and are ignored); the heads' gradient is
+ * pooled back onto the feature layer and llava_vision_backward takes it
+ * through the tower.
  *
  * Optimiser: AdamW (0.9, 0.999, eps 1e-8) on the tower (the prefix
  * [0, num_vision_parameters) of the parameters) and the heads only; linear
@@ -270,13 +269,6 @@ out:
 
 
 
-static void add_inplace(float *y, const float *x, size_t n)
-{
-  size_t i;
-  for (i = 0; i < n; i++)
-    y[i] += x[i];
-}
-
 /* The heads: category (NCAT_OUT, Cv) + bias, colour (NCOL_OUT, Cv) + bias,
  * in one flat array (params, grads, AdamW moments). */
 struct heads {
@@ -413,12 +405,9 @@ static float forward(struct llava *m, const struct heads *h, struct work *w, con
 static void backward(struct llava *m, struct heads *h, struct work *w)
 {
   const struct llava_config *c = &m->cfg;
-  const struct llava_params *p = &m->params;
-  struct llava_params *gp = &m->grads;
-  const struct llava_acts *a = &m->acts;
   struct llava_acts *g = &m->grads_acts;
-  int B = m->B, P = m->num_patches, K = m->patch_dim, G = c->image_size / c->patch_size;
-  int Cv = c->v_width, NHv = c->v_heads, Hv = c->v_mlp, Nr = m->v_run, b, l, i, q;
+  int B = m->B, P = m->num_patches, G = c->image_size / c->patch_size;
+  int Cv = c->v_width, Nr = m->v_run, b, i, q;
   size_t BP = (size_t)B * (size_t)P, n = (size_t)B * SHAPES_NSLOT;
   float *dfeat = Nr == 0 ? g->v_pre : g->v_res3 + (size_t)(Nr - 1) * BP * (size_t)Cv;
   float inv = 1.0f / (float)(P / SHAPES_NSLOT);
@@ -446,43 +435,7 @@ static void backward(struct llava *m, struct heads *h, struct work *w)
         dst[k] += src[k] * inv;
     }
 
-  /* the vision tower, as in llava.c's backward */
-  for (l = Nr - 1; l >= 0; l--) {
-    size_t lu = (size_t)l;
-    const float *res = l == 0 ? a->v_pre : a->v_res3 + (lu - 1) * BP * (size_t)Cv;
-    float *dres = l == 0 ? g->v_pre : g->v_res3 + (lu - 1) * BP * (size_t)Cv;
-    size_t oC = lu * BP * (size_t)Cv, oS = lu * BP, o3 = lu * BP * 3 * (size_t)Cv;
-    size_t oH = lu * BP * (size_t)Hv, oA = lu * (size_t)B * (size_t)NHv * (size_t)P * (size_t)P;
-    size_t wC = lu * (size_t)Cv;
-
-    add_inplace(g->v_res2 + oC, g->v_res3 + oC, BP * (size_t)Cv);
-    matmul_backward(g->v_fch_gelu + oH, gp->v_fcprojw + lu * (size_t)Cv * (size_t)Hv,
-                    gp->v_fcprojb + wC, g->v_res3 + oC, a->v_fch_gelu + oH,
-                    p->v_fcprojw + lu * (size_t)Cv * (size_t)Hv, B, P, Hv, Cv);
-    gelu_backward(g->v_fch + oH, a->v_fch + oH, g->v_fch_gelu + oH, (int)(BP * (size_t)Hv));
-    matmul_backward(g->v_ln2 + oC, gp->v_fcw + lu * (size_t)Hv * (size_t)Cv,
-                    gp->v_fcb + lu * (size_t)Hv, g->v_fch + oH, a->v_ln2 + oC,
-                    p->v_fcw + lu * (size_t)Hv * (size_t)Cv, B, P, Cv, Hv);
-    layernorm_backward(g->v_res2 + oC, gp->v_ln2w + wC, gp->v_ln2b + wC, g->v_ln2 + oC,
-                       a->v_res2 + oC, p->v_ln2w + wC, a->v_ln2_mean + oS, a->v_ln2_rstd + oS,
-                       B, P, Cv);
-    add_inplace(dres, g->v_res2 + oC, BP * (size_t)Cv);
-    matmul_backward(g->v_atty + oC, gp->v_attprojw + lu * (size_t)Cv * (size_t)Cv,
-                    gp->v_attprojb + wC, g->v_res2 + oC, a->v_atty + oC,
-                    p->v_attprojw + lu * (size_t)Cv * (size_t)Cv, B, P, Cv, Cv);
-    attention_backward(g->v_qkv + o3, g->v_preatt + oA, g->v_att + oA, g->v_atty + oC,
-                       a->v_qkv + o3, a->v_att + oA, B, P, Cv, NHv, 0);
-    matmul_backward(g->v_ln1 + oC, gp->v_qkvw + lu * 3 * (size_t)Cv * (size_t)Cv,
-                    gp->v_qkvb + 3 * wC, g->v_qkv + o3, a->v_ln1 + oC,
-                    p->v_qkvw + lu * 3 * (size_t)Cv * (size_t)Cv, B, P, Cv, 3 * Cv);
-    layernorm_backward(dres, gp->v_ln1w + wC, gp->v_ln1b + wC, g->v_ln1 + oC, res,
-                       p->v_ln1w + wC, a->v_ln1_mean + oS, a->v_ln1_rstd + oS, B, P, Cv);
-  }
-  layernorm_backward(g->v_emb, gp->v_pre_w, gp->v_pre_b, g->v_pre, a->v_emb, p->v_pre_w,
-                     a->v_pre_mean, a->v_pre_rstd, B, P, Cv);
-  for (b = 0; b < B; b++)
-    add_inplace(gp->v_pos, g->v_emb + (size_t)b * (size_t)P * (size_t)Cv, (size_t)P * (size_t)Cv);
-  matmul_backward(NULL, gp->v_patch_w, NULL, g->v_emb, a->patches, p->v_patch_w, B, P, K, Cv);
+  llava_vision_backward(m);
 }
 
 static float clip_grads(struct llava *m, struct heads *h, float clip)

@@ -281,19 +281,6 @@ static void log_summary(FILE *log, const struct corrupt_counts *n, const struct 
 
 /* --- run --------------------------------------------------------------------- */
 
-static int write_file(const char *path, const char *s, size_t n, struct pd_err *err)
-{
-  FILE *f = fopen(path, "wb");
-  int rc = 0;
-  if (!f)
-    return ERR_SET(err, -errno, "cannot create '%s': %s", path, strerror(errno));
-  if (fwrite(s, 1, n, f) != n)
-    rc = ERR_SET(err, PD_EIO, "cannot write '%s'", path);
-  if (fclose(f) != 0 && rc == 0)
-    rc = ERR_SET(err, PD_EIO, "cannot write '%s'", path);
-  return rc;
-}
-
 static double now(void)
 {
   struct timespec ts;
@@ -438,7 +425,7 @@ static int corrupt_run(struct task_run *r)
     goto out;
   }
   write_summary(&sb, &c, &n, ex, nex);
-  if ((rc = write_file(summary, sb.buf, sb.len, &r->err)) < 0)
+  if ((rc = corrupt_write_file(summary, sb.buf, sb.len, &r->err)) < 0)
     goto out;
   log_summary(r->log, &n, ex, nex);
   fprintf(r->log, "done in %.3fs on %d thread%s\n", now() - t0, r->threads,

@@ -143,19 +143,6 @@ int corrupt_openai__read_items(struct oa *o, const char *path, struct pd_err *er
 
 /* --- outputs ------------------------------------------------------------------ */
 
-static int write_file(const char *path, const char *s, size_t n, struct pd_err *err)
-{
-  FILE *f = fopen(path, "wb");
-  int rc = 0;
-  if (!f)
-    return ERR_SET(err, -errno, "cannot create '%s': %s", path, strerror(errno));
-  if (fwrite(s, 1, n, f) != n)
-    rc = ERR_SET(err, PD_EIO, "cannot write '%s'", path);
-  if (fclose(f) != 0 && rc == 0)
-    rc = ERR_SET(err, PD_EIO, "cannot write '%s'", path);
-  return rc;
-}
-
 int corrupt_openai__write_outputs(struct oa *o, double price_p, double price_c,
                                   struct pd_err *err)
 {
@@ -222,7 +209,7 @@ int corrupt_openai__write_outputs(struct oa *o, double price_p, double price_c,
     rc = ERR_SET(err, -errno, "cannot create '%s': %s", dir, strerror(errno));
     goto out;
   }
-  if ((rc = write_file(path, pairs.buf, pairs.len, err)) < 0)
+  if ((rc = corrupt_write_file(path, pairs.buf, pairs.len, err)) < 0)
     goto out;
   strbuf_addstr(&sum, "{\"backend\":\"openai\",\"model\":");
   strbuf_add_json_str(&sum, o->model, strlen(o->model));
@@ -254,7 +241,7 @@ int corrupt_openai__write_outputs(struct oa *o, double price_p, double price_c,
     strbuf_addf(&sum, ",\"turn\":%d,\"reason\":\"%s\"}", ex[i].turn, skip_keys[ex[i].skip]);
   }
   strbuf_addstr(&sum, "]}}\n");
-  if ((rc = write_file(spath, sum.buf, sum.len, err)) < 0)
+  if ((rc = corrupt_write_file(spath, sum.buf, sum.len, err)) < 0)
     goto out;
   fprintf(r->log, "%zu items, %zu answers: %zu pairs; %zu requests (%zu retries), %zu memo "
           "hits; tokens prompt %ld completion %ld (this run: %ld, %ld)",

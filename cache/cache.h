@@ -139,6 +139,11 @@ int cache_memo_get(struct cache *c, const uint8_t key[PD_DIGEST_LEN],
                    char **val, size_t *n, struct pd_err *err);
 int cache_memo_put(struct cache *c, const uint8_t key[PD_DIGEST_LEN],
                    const void *val, size_t n, struct pd_err *err);
+/* n entries in one transaction (one commit, one fsync): for items that
+ * finish together (a batch of computed values). keys is n * PD_DIGEST_LEN
+ * bytes; vals[i] holds lens[i] bytes. All or none are stored. */
+int cache_memo_put_many(struct cache *c, const uint8_t *keys, const void *const *vals,
+                        const size_t *lens, size_t n, struct pd_err *err);
 
 /* --- concurrency between processes -------------------------------------- */
 

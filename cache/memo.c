@@ -104,3 +104,54 @@ int cache_memo_put(struct cache *c, const uint8_t key[PD_DIGEST_LEN], const void
   strbuf_release(&rec);
   return rc < 0 ? rc : 0;
 }
+
+struct memo_many {
+  const uint8_t *keys;
+  const struct strbuf *recs;
+  size_t n;
+};
+
+static int put_many_fn(struct cache *c, MDB_txn *txn, void *arg, struct pd_err *err)
+{
+  struct memo_many *a = arg;
+  size_t i;
+  for (i = 0; i < a->n; i++) {
+    MDB_val k = { PD_DIGEST_LEN, (void *)(a->keys + i * PD_DIGEST_LEN) };
+    MDB_val v = { a->recs[i].len, a->recs[i].buf };
+    int rc = mdb_put(txn, cache__dbi(c, DB_MEMO), &k, &v, 0);
+    if (rc)
+      return cache__mdb(err, rc, "cannot store memo");
+  }
+  return 0;
+}
+
+int cache_memo_put_many(struct cache *c, const uint8_t *keys, const void *const *vals,
+                        const size_t *lens, size_t n, struct pd_err *err)
+{
+  struct strbuf *recs = xcalloc(n ? n : 1, sizeof *recs);
+  struct memo_many a = { .keys = keys, .recs = recs, .n = n };
+  size_t i;
+  int rc = 0;
+
+  for (i = 0; i < n && rc == 0; i++) {
+    strbuf_init(&recs[i], lens[i] <= CACHE_INLINE_MAX ? lens[i] + 1 : 64);
+    if (lens[i] <= CACHE_INLINE_MAX) {
+      strbuf_addch(&recs[i], MEMO_INLINE);
+      strbuf_add(&recs[i], vals[i], lens[i]);
+    } else {
+      uint8_t d[PD_DIGEST_LEN];
+      uint64_t size = lens[i];
+      if ((rc = cache_put_buf(c, vals[i], lens[i], d, err)) == 0) {
+        strbuf_addch(&recs[i], MEMO_BLOB);
+        strbuf_add(&recs[i], d, PD_DIGEST_LEN);
+        strbuf_add(&recs[i], &size, 8);
+      }
+    }
+  }
+  if (rc == 0 && n > 0)
+    rc = cache__write(c, put_many_fn, &a, err);
+  for (i = 0; i < n; i++)
+    strbuf_release(&recs[i]);
+  free(recs);
+  return rc < 0 ? rc : 0;
+}

@@ -366,6 +366,11 @@ static int lm_pos_of(int k, int P, int t)
   return t < k ? t : t == k ? k + P - 1 : t + P - 1;
 }
 
+int llava_lm_pos(const struct llava *m, int b, int t)
+{
+  return lm_pos_of(m->image_pos[b], m->num_patches, t);
+}
+
 float llava_forward(struct llava *m, const float *images, const int *tokens,
                     const int *targets, const float *weights, int B, int T)
 {

@@ -223,6 +223,10 @@ float llava_forward(struct llava *m, const float *images, const int *tokens,
  * position: t for text tokens, the IMAGE token's position for image
  * positions. */
 int llava_text_pos(const struct llava *m, int b, int lm_pos);
+/* The inverse for predictions: the LM position (of the last forward) whose
+ * logits predict targets[b, t], i.e. where text position t's prediction
+ * sits (the IMAGE token's prediction moves to the last image position). */
+int llava_lm_pos(const struct llava *m, int b, int t);
 
 /* Gradients of the last forward's loss, accumulated (+=) into m->grads.
  * Needs a forward with targets. With m->freeze_vision the vision tower's

@@ -7,6 +7,7 @@ extern const struct task_kind corrupt_captions_kind;
 extern const struct task_kind distort_images_kind;
 extern const struct task_kind exec_kind;
 extern const struct task_kind fetch_subset_kind;
+extern const struct task_kind train_dpo_kind;
 extern const struct task_kind train_sft_kind;
 extern const struct task_kind train_vision_kind;
 extern const struct task_kind write_kind;
@@ -17,6 +18,7 @@ static const struct task_kind *const kinds[] = {
   &distort_images_kind,
   &exec_kind,
   &fetch_subset_kind,
+  &train_dpo_kind,
   &train_sft_kind,
   &train_vision_kind,
   &write_kind,

@@ -58,10 +58,36 @@ static void test_memo(void **state)
   free(big);
 }
 
+/* put_many: small and large values in one transaction, all readable. */
+static void test_memo_many(void **state)
+{
+  struct fix *f = *state;
+  uint8_t keys[3 * PD_DIGEST_LEN];
+  char *big = rand_bytes(50000, 5), *v;
+  const void *vals[3] = { "one", big, "" };
+  size_t lens[3] = { 3, 50000, 0 }, n, i;
+
+  for (i = 0; i < 3; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "many %zu", i);
+    digest_buf(name, strlen(name), keys + i * PD_DIGEST_LEN);
+  }
+  CHECK(cache_memo_put_many(f->c, keys, vals, lens, 3, E));
+  for (i = 0; i < 3; i++) {
+    assert_int_equal(CHECK(cache_memo_get(f->c, keys + i * PD_DIGEST_LEN, &v, &n, E)), 1);
+    assert_int_equal(n, lens[i]);
+    assert_memory_equal(v, vals[i], n);
+    free(v);
+  }
+  CHECK(cache_memo_put_many(f->c, keys, vals, lens, 0, E)); /* nothing: fine */
+  free(big);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_memo, fix_setup, fix_teardown),
+    cmocka_unit_test_setup_teardown(test_memo_many, fix_setup, fix_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,8 +5,11 @@
 
 extern const struct task_kind corrupt_captions_kind;
 extern const struct task_kind distort_images_kind;
+extern const struct task_kind evaluate_kind;
 extern const struct task_kind exec_kind;
 extern const struct task_kind fetch_subset_kind;
+extern const struct task_kind generate_kind;
+extern const struct task_kind report_kind;
 extern const struct task_kind train_dpo_kind;
 extern const struct task_kind train_sft_kind;
 extern const struct task_kind train_vision_kind;
@@ -16,8 +19,11 @@ extern const struct task_kind write_kind;
 static const struct task_kind *const kinds[] = {
   &corrupt_captions_kind,
   &distort_images_kind,
+  &evaluate_kind,
   &exec_kind,
   &fetch_subset_kind,
+  &generate_kind,
+  &report_kind,
   &train_dpo_kind,
   &train_sft_kind,
   &train_vision_kind,

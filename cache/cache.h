@@ -139,6 +139,12 @@ int cache_memo_get(struct cache *c, const uint8_t key[PD_DIGEST_LEN],
                    char **val, size_t *n, struct pd_err *err);
 int cache_memo_put(struct cache *c, const uint8_t key[PD_DIGEST_LEN],
                    const void *val, size_t n, struct pd_err *err);
+/* Replay mode, for audits that re-execute a run in a scratch cache c: memo
+ * entries c lacks are read from src (the run's cache, which must outlive
+ * c), and kinds that call external services (chat APIs) must serve every
+ * item from the memo and fail on a miss instead of calling out. */
+void cache_set_replay(struct cache *c, struct cache *src);
+int cache_replay(const struct cache *c);
 /* n entries in one transaction (one commit, one fsync): for items that
  * finish together (a batch of computed values). keys is n * PD_DIGEST_LEN
  * bytes; vals[i] holds lens[i] bytes. All or none are stored. */

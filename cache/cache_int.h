@@ -81,6 +81,8 @@ struct cache {
   int casfd, ofd;               /* O_PATH handles on cas/ and o/: the no-op
                                  * path stats relative to them, short walks */
   struct cache_env *e;
+  struct cache *memo_src;       /* replay mode: memo misses read from here */
+  int replay;                   /* replay mode (audits): no external calls */
 };
 
 /* --- lmdb.c --------------------------------------------------------------- */

@@ -54,6 +54,17 @@ static int get_fn(struct cache *c, MDB_txn *txn, void *arg, struct pd_err *err)
   return 1;
 }
 
+void cache_set_replay(struct cache *c, struct cache *src)
+{
+  c->memo_src = src;
+  c->replay = 1;
+}
+
+int cache_replay(const struct cache *c)
+{
+  return c->replay;
+}
+
 int cache_memo_get(struct cache *c, const uint8_t key[PD_DIGEST_LEN], char **val,
                    size_t *n, struct pd_err *err)
 {
@@ -61,6 +72,8 @@ int cache_memo_get(struct cache *c, const uint8_t key[PD_DIGEST_LEN], char **val
   int rc = cache__read(c, get_fn, &a, err);
   *val = NULL;
   *n = 0;
+  if (rc == 0 && c->memo_src)
+    return cache_memo_get(c->memo_src, key, val, n, err);
   if (rc != 1)
     return rc;
   if (a.is_blob) /* a missing or damaged blob reads as no memo */

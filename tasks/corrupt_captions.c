@@ -53,12 +53,15 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "corrupt_openai.h"
 #include "corrupt_pairs.h"
 #include "graph.h"
 #include "registry.h"
 #include "run.h"
 #include "strbuf.h"
+#include "train_util.h"
 
 #define BLOCK 4096        /* items read, processed in parallel and written at a time */
 #define CHUNK 32          /* items a worker takes at a time */
@@ -472,6 +475,46 @@ static int corrupt_check(struct graph *g, struct task *t, struct pd_err *err)
   return 0;
 }
 
+/* The openai summary holds run statistics beside the results: how many
+ * requests, retries and memo hits this run made, what it spent, whether it
+ * replayed. An audit's replay makes none of the requests, so those differ by
+ * design; the rest (items, pairs, usage and cost of the responses, skips)
+ * must match exactly. */
+static int corrupt_audit_compare(const struct task *t, const char *output, const char *run_path,
+                                 const char *now_path, char **detail)
+{
+  static const char *const stats[] = { "requests", "retries", "memo_hits", "responses",
+                                       "spent", "replay" };
+  struct pd_err err = { 0 };
+  char *ta = NULL, *tb = NULL;
+  cJSON *a = NULL, *b = NULL;
+  size_t k;
+  int same = 0;
+  if (strcmp(output, "summary") != 0 ||
+      strcmp(task_param(t, "backend")->u.str.s, "openai") != 0) {
+    *detail = xstrdup("compared bit for bit");
+    return 0;
+  }
+  if ((ta = train_read_text(run_path, &err)) && (tb = train_read_text(now_path, &err)) &&
+      (a = cJSON_Parse(ta)) && (b = cJSON_Parse(tb))) {
+    for (k = 0; k < sizeof stats / sizeof stats[0]; k++) {
+      cJSON_DeleteItemFromObjectCaseSensitive(a, stats[k]);
+      cJSON_DeleteItemFromObjectCaseSensitive(b, stats[k]);
+    }
+    same = cJSON_Compare(a, b, 1);
+    *detail = xstrdup(same ? "the same results; run statistics (requests, retries, memo hits, "
+                             "spending, replay) set aside"
+                           : "the results differ (run statistics set aside)");
+  } else {
+    *detail = xasprintf("cannot compare: %s", err.msg[0] ? err.msg : "not JSON");
+  }
+  cJSON_Delete(a);
+  cJSON_Delete(b);
+  free(ta);
+  free(tb);
+  return same;
+}
+
 const struct task_kind corrupt_captions_kind = {
   .name = "corrupt_captions",
   .version = 1,
@@ -483,4 +526,5 @@ const struct task_kind corrupt_captions_kind = {
   .flags = 0,
   .check = corrupt_check,
   .run = corrupt_run,
+  .audit_compare = corrupt_audit_compare,
 };

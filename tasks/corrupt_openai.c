@@ -306,7 +306,8 @@ int corrupt_openai_run(struct task_run *r)
   o->max_tokens = (long)task_param(t, "max_tokens")->u.i;
   o->timeout_s = (long)task_param(t, "timeout")->u.i;
   o->seed = (uint64_t)task_param(t, "seed")->u.i;
-  o->replay = task_param(t, "replay")->u.b;
+  /* An audit's re-execution (a replay cache) never calls the API. */
+  o->replay = task_param(t, "replay")->u.b || (r->cache && cache_replay(r->cache));
   o->max_attempts = (int)task_param(t, "max_attempts")->u.i;
   o->rng = o->seed ^ 0x9e3779b97f4a7c15ull;
   o->nslots = (int)task_param(t, "concurrency")->u.i;

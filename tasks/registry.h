@@ -64,6 +64,14 @@ struct task_kind {
   int (*check)(struct graph *g, struct task *t, struct pd_err *err);
   /* Builtin compute kinds: runs on a worker thread. NULL for KIND_PROCESS. */
   int (*run)(struct task_run *r);
+  /* The kind's tolerance for `audit --reexecute`: called for an output whose
+   * digest differs between the run and its re-execution, with both as
+   * read-only paths. Returns 1 when they agree within what the kind defines
+   * (run statistics set aside, a numeric tolerance), 0 when they differ; in
+   * both cases *detail (malloc'd) says what was compared. NULL: outputs must
+   * match bit for bit. */
+  int (*audit_compare)(const struct task *t, const char *output, const char *run_path,
+                       const char *now_path, char **detail);
 };
 
 /* Parameters every kind has (pool, threads, retries), terminated by { NULL }. */

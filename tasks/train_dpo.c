@@ -91,9 +91,10 @@ static const struct kind_param dpo_params[] = {
   { "noisy", PT_ANY, "\"\"", 0, -1, NULL, 0,
     "distort_images' noisy images of that split (a directory: images.safetensors, "
     "index.tsv); needed for dispreference image or both" },
-  { "dispreference", PT_STRING, "\"both\"", 0, -1, "text|image|both", 0,
+  { "dispreference", PT_STRING, "\"both\"", 0, -1, "text|image|both|none", 0,
     "which dispreferred answers train: the corrupted caption (text), the policy's "
-    "answer to the noisy image (image), or both (POVID)" },
+    "answer to the noisy image (image), both (POVID), or none: only the sft_w anchor, i.e. "
+    "SFT on the chosen answers with the same data order, steps and schedule (the control)" },
   { "noise_scoring", PT_STRING, "\"clean\"", 0, -1, "clean|noisy", 0,
     "the image the noise-dispreferred answer is scored with: clean (the released POVID "
     "code) or noisy (the paper's formula)" },
@@ -980,8 +981,8 @@ static int dpo_run(struct task_run *r)
   x.cfg.w_text = train_fparam(t, "w_text");
   x.cfg.w_image = train_fparam(t, "w_image");
   x.cfg.sft_w = train_fparam(t, "sft_w");
-  x.cfg.text = strcmp(disp, "image") != 0;
-  x.cfg.image = strcmp(disp, "text") != 0;
+  x.cfg.text = strcmp(disp, "text") == 0 || strcmp(disp, "both") == 0;
+  x.cfg.image = strcmp(disp, "image") == 0 || strcmp(disp, "both") == 0;
   x.noisy_clean = strcmp(task_param(t, "noise_scoring")->u.str.s, "clean") == 0;
   x.B = train_iparam(t, "batch");
   if (!r->cache)
@@ -1078,7 +1079,7 @@ static int dpo_run(struct task_run *r)
     task_run_progress(r, (double)(s + 1) / steps,
                       "step %d/%d loss %.4f margin %.3f acc %.2f %.1f pairs/s %.0fs left",
                       s + 1, steps, st.loss, x.cfg.text ? st.margin_text : st.margin_image,
-                      x.cfg.text ? st.acc_text : st.acc_image, eps,
+                      x.cfg.text ? st.acc_text : x.cfg.image ? st.acc_image : 0.0, eps,
                       el / (s + 1 - s0) * (steps - s - 1));
   }
   {
@@ -1117,7 +1118,12 @@ static int dpo_check(struct graph *g, struct task *t, struct pd_err *err)
                             "parameter '%s' must be a task's output, dir(\"...\") or \"\"",
                             opt[k]);
   }
-  if (strcmp(task_param(t, "dispreference")->u.str.s, "text") != 0) {
+  if (strcmp(task_param(t, "dispreference")->u.str.s, "none") == 0 &&
+      !(train_fparam(t, "sft_w") > 0))
+    return graph_error_at(err, PD_EGRAPH, &task_param(t, "dispreference")->loc,
+                          "dispreference \"none\" trains only the anchor: set sft_w > 0");
+  if (strcmp(task_param(t, "dispreference")->u.str.s, "image") == 0 ||
+      strcmp(task_param(t, "dispreference")->u.str.s, "both") == 0) {
     const struct val *v = task_param(t, "noisy");
     if (v->kind == V_STR)
       return graph_error_at(err, PD_EGRAPH, &task_param(t, "dispreference")->loc,

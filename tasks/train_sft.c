@@ -1,5 +1,6 @@
 /* train_sft.c - the `train_sft` kind: supervised fine-tuning of the small
- * LLaVA-style model (model/llava.h) on a fetch_subset split, from scratch.
+ * LLaVA-style model (model/llava.h) on a fetch_subset split, from a
+ * pretrained vision tower (init) or from scratch.
  *
  * Data: every (human, gpt) turn pair of every item of data/items.jsonl is
  * one example, in LLaVA's Vicuna v1 template with the item's image
@@ -37,9 +38,18 @@
  * without the step) names the last one. A run that finds one resumes from
  * it and ends with the same bytes as an uninterrupted run.
  *
- * Left out: training on a
- * frozen vision tower from a train_vision task (freeze_vision only skips its
- * updates, from its random init), evaluation and generation.
+ * The vision tower: with init (a train_vision model directory, or a
+ * model.safetensors), the tower's config (image size, patch_size, v_width,
+ * v_layers, v_heads, v_mlp, feature_layer) and its weights (the parameter
+ * prefix [0, num_vision_parameters), llava.h) come from that checkpoint
+ * and the task's own vision parameters are ignored (logged); the projector
+ * and language model start from the seed as without init (their shapes
+ * follow the vocabulary built here, not the checkpoint's). freeze_vision
+ * (default true, LLaVA's recipe) keeps the tower as loaded; without init a
+ * frozen tower stays at its random init (allowed, with a warning). The
+ * init file's digest is part of the checkpoint identity.
+ *
+ * Left out: evaluation and generation (model/generate.c, not a task yet).
  */
 #include <cblas.h>
 #include <errno.h>
@@ -73,6 +83,12 @@ static const struct kind_param sft_params[] = {
   { "max_len", PT_INT, "64", 4, 4096, NULL, 0,
     "text positions T per example: every example is padded (weight 0) or cut to "
     "min(max_len, the longest example)" },
+  { "init", PT_ANY, "\"\"", 0, -1, NULL, 0,
+    "the pretrained vision tower: a train_vision task's model output (or dir(\"...\") holding "
+    "model.safetensors, or file(\"...\") naming one): its tower's config and weights are "
+    "taken, and the task's own vision parameters (patch_size, v_width, v_layers, v_heads, "
+    "v_mlp, feature_layer) are ignored (the log says so); the projector and language model "
+    "start from the seed. Empty: the whole model from the seed" },
   { "patch_size", PT_INT, "4", 1, 512, NULL, 0, "vision patch size (image size % patch_size = 0)" },
   { "v_width", PT_INT, "64", 1, 65536, NULL, 0, "vision tower width" },
   { "v_layers", PT_INT, "4", 1, 1024, NULL, 0, "vision tower blocks" },
@@ -95,9 +111,10 @@ static const struct kind_param sft_params[] = {
   { "clip", PT_FLOAT, "1.0", 0, 1e9, NULL, 0,
     "largest global gradient norm (larger gradients are scaled down); 0: no clipping" },
   { "seed", PT_INT, "1", 0, 1e15, NULL, 0, "seed of the initialisation and of the order" },
-  { "freeze_vision", PT_BOOL, "false", 0, -1, NULL, 0,
-    "skip the vision tower's backward and updates; false for now, as no train_vision task "
-    "exists yet to pretrain it (frozen, it stays at its random init)" },
+  { "freeze_vision", PT_BOOL, "true", 0, -1, NULL, 0,
+    "skip the vision tower's backward and updates: the pretrained tower of init stays as it "
+    "is (LLaVA's recipe); without init a frozen tower stays at its random init (allowed, "
+    "with a warning in the log)" },
   { "checkpoint_every", PT_INT, "50", 0, 1e9, NULL, KP_NOKEY,
     "steps between checkpoints into the cache's per-item memo, from which an interrupted "
     "run resumes (0: none); does not change the outputs" },
@@ -297,8 +314,11 @@ static float clip_grads(struct llava *m, float clip)
 /* The run's identity, to which a step (or "latest") is appended to form a
  * memo key: the tag, every parameter of the kind that affects training as
  * canonical JSON (not data, whose bytes stand for it, nor
- * checkpoint_every), and the digests of the data files. */
-static int ckpt_ident(const struct task *t, const char *dir, struct strbuf *id, struct pd_err *err)
+ * checkpoint_every), the digests of the data files and, with init, the
+ * digest of the init model file (a reference's JSON names the task, not
+ * the bytes). */
+static int ckpt_ident(const struct task *t, const char *dir, const char *init, struct strbuf *id,
+                      struct pd_err *err)
 {
   static const char *const files[] = { "items.jsonl", "images.safetensors" };
   const struct kind_param *p;
@@ -326,6 +346,16 @@ static int ckpt_ident(const struct task *t, const char *dir, struct strbuf *id, 
       return rc;
     digest_hex(d, hex);
     strbuf_addf(id, "%s %s %llu\n", files[i], hex, (unsigned long long)size);
+  }
+  if (init) {
+    char hex[PD_DIGEST_HEX];
+    uint8_t d[PD_DIGEST_LEN];
+    uint64_t size;
+    int rc = digest_file(init, d, &size, err);
+    if (rc < 0)
+      return rc;
+    digest_hex(d, hex);
+    strbuf_addf(id, "init %s %llu\n", hex, (unsigned long long)size);
   }
   return 0;
 }
@@ -525,6 +555,61 @@ static int ckpt_load(struct cache *c, const struct strbuf *id, int steps, struct
 }
 
 
+/* --- the pretrained tower (init) ------------------------------------------------------- */
+
+/* The init model file: NULL for none, else malloc'd (a directory's
+ * model.safetensors, or the file itself). */
+static char *init_path(struct task_run *r)
+{
+  const char *p = task_param(r->task, "init")->kind == V_STR ? NULL : task_run_input(r, "init");
+  struct stat sb;
+  if (!p)
+    return NULL;
+  if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+    return xasprintf("%s/model.safetensors", p);
+  return xstrdup(p);
+}
+
+/* Reads the init checkpoint into im and takes its vision config into cfg.
+ * Errors name the file. */
+static int init_load(const char *path, int S, struct llava_config *cfg, struct llava *im,
+                     struct pd_err *err)
+{
+  const struct llava_config *c;
+  int rc;
+  if ((rc = llava_load(im, path, err)) < 0)
+    return rc;
+  c = &im->cfg;
+  if (c->image_size != S || c->channels != cfg->channels) {
+    rc = ERR_SET(err, PD_EUSAGE, "init '%s': a tower for %dx%dx%d images, the data's are %dx%dx%d",
+                 path, c->image_size, c->image_size, c->channels, S, S, cfg->channels);
+    llava_free(im);
+    return rc;
+  }
+  cfg->image_size = c->image_size;
+  cfg->patch_size = c->patch_size;
+  cfg->v_width = c->v_width;
+  cfg->v_layers = c->v_layers;
+  cfg->v_heads = c->v_heads;
+  cfg->v_mlp = c->v_mlp;
+  cfg->feature_layer = c->feature_layer;
+  return 0;
+}
+
+/* Copies im's vision tower (the parameter prefix) into m, whose config
+ * must describe the same tower. */
+static int init_copy(struct llava *m, const struct llava *im, const char *path, struct pd_err *err)
+{
+  const struct llava_config *a = &m->cfg, *b = &im->cfg;
+  if (a->image_size != b->image_size || a->patch_size != b->patch_size ||
+      a->channels != b->channels || a->v_width != b->v_width || a->v_layers != b->v_layers ||
+      a->v_heads != b->v_heads || a->v_mlp != b->v_mlp || a->feature_layer != b->feature_layer ||
+      m->num_vision_parameters != im->num_vision_parameters)
+    return ERR_SET(err, PD_EUSAGE, "init '%s': its vision tower does not match the model built",
+                   path);
+  memcpy(m->params_memory, im->params_memory, m->num_vision_parameters * sizeof(float));
+  return 0;
+}
 
 static int sft_run(struct task_run *r)
 {
@@ -539,9 +624,10 @@ static int sft_run(struct task_run *r)
   struct llava m;
   struct tokenizer tk;
   struct data d;
-  char *path[NOUT] = { NULL }, *mpath = NULL, *vpath = NULL;
+  char *path[NOUT] = { NULL }, *mpath = NULL, *vpath = NULL, *ipath = init_path(r);
+  struct llava im;
   int *tokens = NULL, *targets = NULL, *btok = NULL, *btgt = NULL, T = 0, s, b, have_model = 0;
-  int have_tok = 0, P, Sz;
+  int have_tok = 0, have_init = 0, P, Sz;
   float *weights = NULL, *bw = NULL, *img = NULL;
   size_t *perm = NULL, pos = 0, i, k;
   FILE *tsv = NULL;
@@ -596,6 +682,15 @@ static int sft_run(struct task_run *r)
   cfg.hidden = train_iparam(t, "hidden");
   cfg.vocab = tk.vocab;
   cfg.image_token = TOK_IMAGE;
+  if (ipath) {
+    if ((rc = init_load(ipath, d.S, &cfg, &im, &r->err)) < 0)
+      goto out;
+    have_init = 1;
+    fprintf(r->log, "init: the vision tower of '%s' (patch_size %d, v_width %d, v_layers %d, "
+            "v_heads %d, v_mlp %d, feature_layer %d); this task's vision parameters are "
+            "ignored\n", ipath, cfg.patch_size, cfg.v_width, cfg.v_layers, cfg.v_heads,
+            cfg.v_mlp, cfg.feature_layer);
+  }
   if (cfg.patch_size > d.S || d.S % cfg.patch_size != 0) {
     rc = ERR_SET(&r->err, PD_EUSAGE, "patch_size %d does not divide the image size %d",
                  cfg.patch_size, d.S);
@@ -606,7 +701,17 @@ static int sft_run(struct task_run *r)
   if ((rc = llava_init(&m, &cfg, seed, &r->err)) < 0)
     goto out;
   have_model = 1;
+  if (have_init) {
+    rc = init_copy(&m, &im, ipath, &r->err);
+    llava_free(&im);
+    have_init = 0;
+    if (rc < 0)
+      goto out;
+  }
   m.freeze_vision = task_param(t, "freeze_vision")->u.b;
+  if (m.freeze_vision && !ipath)
+    fprintf(r->log, "warning: freeze_vision without init: the vision tower stays at its random "
+            "init\n");
   if (steps == 0)
     steps = (int)(((size_t)train_iparam(t, "epochs") * d.n + (size_t)B - 1) / (size_t)B);
   if (warmup > steps)
@@ -638,7 +743,7 @@ static int sft_run(struct task_run *r)
     st.n = d.n;
     st.perm = perm;
     st.tsv = &tsvb;
-    if ((rc = ckpt_ident(t, dir, &id, &r->err)) < 0 ||
+    if ((rc = ckpt_ident(t, dir, ipath, &id, &r->err)) < 0 ||
         (rc = ckpt_load(r->cache, &id, steps, &m, &st, r->log, &r->err)) < 0)
       goto out;
     if (rc == 1) {
@@ -749,6 +854,9 @@ out:
     free(path[k]);
   free(mpath);
   free(vpath);
+  free(ipath);
+  if (have_init)
+    llava_free(&im);
   free(perm);
   free(btok);
   free(btgt);
@@ -767,15 +875,28 @@ out:
   return rc;
 }
 
+static int sft_check(struct graph *g, struct task *t, struct pd_err *err)
+{
+  const struct val *init = task_param(t, "init");
+  (void)g;
+  if (!(init->kind == V_STR && init->u.str.n == 0) && init->kind != V_FILE &&
+      init->kind != V_DIR && init->kind != V_REF)
+    return graph_error_at(err, PD_EGRAPH, &init->loc,
+                          "parameter 'init' must be a task's output (a train_vision model), "
+                          "a dir(\"...\") or a file(\"...\")");
+  return 0;
+}
+
 const struct task_kind train_sft_kind = {
   .name = "train_sft",
-  .version = 1,
-  .doc = "Supervised fine-tuning of the small LLaVA-style model from scratch on a split's "
-         "conversations (Vicuna v1 template, loss on the answers), AdamW with warmup, cosine "
-         "decay and clipping; deterministic for a seed.",
+  .version = 2,
+  .doc = "Supervised fine-tuning of the small LLaVA-style model on a split's conversations "
+         "(Vicuna v1 template, loss on the answers), from a pretrained vision tower (init, a "
+         "train_vision model; frozen by default, LLaVA's recipe) or from scratch; AdamW with "
+         "warmup, cosine decay and clipping; deterministic for a seed.",
   .params = sft_params,
   .outputs = sft_outputs,
   .flags = 0,
-  .check = NULL,
+  .check = sft_check,
   .run = sft_run,
 };

@@ -3,20 +3,43 @@
  * stand-in for LLaVA's pretrained CLIP.
  *
  * Task: every image of a fetch_subset split has 2x2 slots (tasks/shapes.h),
- * each empty or holding one object. A slot's feature is the mean of the
- * tower's feature_layer patch features over its quadrant; two linear heads
- * classify it: category (12 + "empty") and colour (6 + "empty"). The loss
- * is the mean over the batch's slots of the two cross-entropies, summed.
- * Labels come from the items' "objects" (category, colour, position).
+ * each empty or holding one object. A slot's feature is built from the
+ * tower's feature_layer patch features over its quadrant: the quadrant is
+ * cut into slot_grid x slot_grid cells, each cell's patch features are
+ * averaged, and the cells' means are concatenated (slot_grid^2 x v_width;
+ * slot_grid 1 is a single mean). Two linear heads classify it: category
+ * (12 + "empty") and colour (6 + "empty"). The loss is the mean over the
+ * batch's slots of the two cross-entropies, summed. Labels come from the
+ * items' "objects" (category, colour, position).
  *
- * The tower runs through llava_forward (a one-token text of the IMAGE token;
- * the projector and LM run too and are ignored); the heads' gradient is
- * pooled back onto the feature layer and llava_vision_backward takes it
- * through the tower.
+ * Why cells (measured on fetch_subset train = 8000, eval = 500, default
+ * tower, held-out category accuracy on occupied slots): with one mean per
+ * slot the tower must learn to localise a whole glyph through attention
+ * from scratch, and it barely does (0.36 after 300 x 16 images at lr 1e-3,
+ * 0.56 after 600 x 32 at lr 2e-3: colour is easy, shape is not). A head
+ * that sees where in the slot each feature comes from learns the shapes
+ * quickly: 2x2 cells reach 0.63 after 300 x 16 and 0.92+ after 1200 x 16
+ * at lr 2e-3 (every patch, 4x4 cells: 0.90 and 0.97, but a linear head on
+ * 16 raw-ish patch features does much of the work itself: 0.71 with the
+ * tower frozen at its random init). 2x2 keeps the tower doing the
+ * within-cell integration, so its features carry shape, which is what the
+ * projector and LM downstream read.
+ *
+ * The tower runs through llava_forward (a one-token text of the IMAGE token)
+ * in a model whose language model is minimal (width 2, one layer: the LM's
+ * output is ignored, and at the default LM size it costs more than the
+ * tower); the trained tower is then copied into a model of the requested
+ * size for saving. The heads' gradient is spread back onto the feature
+ * layer and llava_vision_backward takes it through the tower.
  *
  * Optimiser: AdamW (0.9, 0.999, eps 1e-8) on the tower (the prefix
  * [0, num_vision_parameters) of the parameters) and the heads only; linear
  * warmup, cosine decay to lr_min, global-norm clipping (tower + heads).
+ * Defaults (1200 steps of 16 images, lr 2e-3, warmup 50): 19200 images,
+ * about 2.4 passes over fetch_subset's default 8000, about 80 s on one core;
+ * held-out category accuracy 0.966 (0.946 on occupied slots), colour 0.999,
+ * where the old 300 x 16 at lr 1e-3 (one mean per slot) reached 0.59 (0.36).
+ * lr 1e-3 learns about half as fast here; the loss still falls at the end.
  * Batches of images in a seeded permutation, reshuffled at each epoch end.
  * Determinism: OpenBLAS at one thread, the same parameters give the same
  * bytes.
@@ -70,11 +93,16 @@ static const struct kind_param tv_params[] = {
   { "layers", PT_INT, "4", 1, 1024, NULL, 0, "language model blocks (saved, untrained)" },
   { "heads", PT_INT, "4", 1, 1024, NULL, 0, "language model heads (width / heads even)" },
   { "hidden", PT_INT, "344", 1, 1e6, NULL, 0, "SwiGLU hidden size (saved, untrained)" },
-  { "steps", PT_INT, "300", 1, 1e9, NULL, 0, "optimiser steps" },
+  { "slot_grid", PT_INT, "2", 1, 1024, NULL, 0,
+    "cells per slot side: a slot's feature is the concatenation of the mean patch features "
+    "of a slot_grid x slot_grid grid of cells over its quadrant (1: one mean over the "
+    "quadrant; patches per slot side: every patch); must divide the patches per slot side" },
+  { "steps", PT_INT, "1200", 1, 1e9, NULL, 0,
+    "optimiser steps (the defaults: 19200 images, about 80 s on one core)" },
   { "batch", PT_INT, "16", 1, 65536, NULL, 0, "images per step (4 slots each)" },
-  { "lr", PT_FLOAT, "1e-3", 0, 10, NULL, 0, "peak learning rate" },
+  { "lr", PT_FLOAT, "2e-3", 0, 10, NULL, 0, "peak learning rate" },
   { "lr_min", PT_FLOAT, "0", 0, 10, NULL, 0, "learning rate at the last step (cosine decay)" },
-  { "warmup", PT_INT, "10", 0, 1e9, NULL, 0, "steps of linear warmup to lr" },
+  { "warmup", PT_INT, "50", 0, 1e9, NULL, 0, "steps of linear warmup to lr" },
   { "weight_decay", PT_FLOAT, "0.01", 0, 10, NULL, 0, "AdamW weight decay" },
   { "clip", PT_FLOAT, "1.0", 0, 1e9, NULL, 0,
     "largest global gradient norm (larger gradients are scaled down); 0: no clipping" },
@@ -269,10 +297,11 @@ out:
 
 
 
-/* The heads: category (NCAT_OUT, Cv) + bias, colour (NCOL_OUT, Cv) + bias,
- * in one flat array (params, grads, AdamW moments). */
+/* The heads: category (NCAT_OUT, D) + bias, colour (NCOL_OUT, D) + bias,
+ * in one flat array (params, grads, AdamW moments); D = the slot feature's
+ * size, slot_grid^2 x v_width. */
 struct heads {
-  int Cv;
+  int Cv; /* D */
   size_t n;
   float *p, *g, *m, *v;
   float *cw, *cb, *kw, *kb;     /* into p */
@@ -316,7 +345,7 @@ static void heads_free(struct heads *h)
 
 /* Scratch of one batch of B images (4 slots each). */
 struct work {
-  int B;
+  int B, cells;                    /* cells per slot side (slot_grid) */
   float *pooled, *dpooled;         /* (B, 4, Cv) */
   float *clog, *cprob, *dclog;     /* (B, 4, NCAT_OUT) */
   float *klog, *kprob, *dklog;     /* (B, 4, NCOL_OUT) */
@@ -324,12 +353,13 @@ struct work {
   int *ct, *kt;                    /* (B, 4) */
 };
 
-static void work_init(struct work *w, int B, int Cv)
+static void work_init(struct work *w, int B, int cells, int Cv)
 {
   size_t n = (size_t)B * SHAPES_NSLOT;
   w->B = B;
-  w->pooled = xcalloc(n * (size_t)Cv, sizeof(float));
-  w->dpooled = xcalloc(n * (size_t)Cv, sizeof(float));
+  w->cells = cells;
+  w->pooled = xcalloc(n * (size_t)(cells * cells) * (size_t)Cv, sizeof(float));
+  w->dpooled = xcalloc(n * (size_t)(cells * cells) * (size_t)Cv, sizeof(float));
   w->clog = xcalloc(n * NCAT_OUT, sizeof(float));
   w->cprob = xcalloc(n * NCAT_OUT, sizeof(float));
   w->dclog = xcalloc(n * NCAT_OUT, sizeof(float));
@@ -366,33 +396,44 @@ static const float *features(const struct llava *m, const struct llava_acts *a)
   return m->v_run == 0 ? a->v_pre : a->v_res3 + (size_t)(m->v_run - 1) * BP * (size_t)m->cfg.v_width;
 }
 
+/* Where patch p's feature goes: its slot (returned) and, in *off, the
+ * offset of its cell's part of the slot feature (cells: a k x k grid over
+ * the slot's patches, row-major). */
+static int patch_cell(int p, int G, int k, int Cv, size_t *off)
+{
+  int h = G / 2, py = p / G, px = p % G;
+  *off = (size_t)(((py % h) * k / h) * k + (px % h) * k / h) * (size_t)Cv;
+  return (py >= h) * 2 + (px >= h);
+}
+
 /* Runs the tower on B images (floats) and the heads: logits and, with
  * targets in w->ct / w->kt, the per-slot losses. Returns the mean loss. */
 static float forward(struct llava *m, const struct heads *h, struct work *w, const float *img,
                      int B)
 {
   int G = m->cfg.image_size / m->cfg.patch_size, P = m->num_patches, Cv = m->cfg.v_width;
-  int tok = m->cfg.image_token, b, p, i;
+  int tok = m->cfg.image_token, D = h->Cv, k = w->cells, b, p, i;
   int *toks = xmalloc((size_t)B * sizeof *toks);
   const float *feat;
-  float inv = 1.0f / (float)(P / SHAPES_NSLOT);
+  float inv = (float)(k * k) / (float)(P / SHAPES_NSLOT);
   double sum = 0;
   for (b = 0; b < B; b++)
     toks[b] = tok;
   llava_forward(m, img, toks, NULL, NULL, B, 1);
   free(toks);
   feat = features(m, &m->acts);
-  memset(w->pooled, 0, (size_t)B * SHAPES_NSLOT * (size_t)Cv * sizeof(float));
+  memset(w->pooled, 0, (size_t)B * SHAPES_NSLOT * (size_t)D * sizeof(float));
   for (b = 0; b < B; b++)
     for (p = 0; p < P; p++) {
-      int q = (p / G >= G / 2) * 2 + (p % G >= G / 2);
-      float *dst = w->pooled + ((size_t)b * SHAPES_NSLOT + (size_t)q) * (size_t)Cv;
+      size_t off;
+      int q = patch_cell(p, G, k, Cv, &off);
+      float *dst = w->pooled + ((size_t)b * SHAPES_NSLOT + (size_t)q) * (size_t)D + off;
       const float *src = feat + ((size_t)b * (size_t)P + (size_t)p) * (size_t)Cv;
       for (i = 0; i < Cv; i++)
         dst[i] += src[i] * inv;
     }
-  matmul_forward(w->clog, w->pooled, h->cw, h->cb, B, SHAPES_NSLOT, Cv, NCAT_OUT);
-  matmul_forward(w->klog, w->pooled, h->kw, h->kb, B, SHAPES_NSLOT, Cv, NCOL_OUT);
+  matmul_forward(w->clog, w->pooled, h->cw, h->cb, B, SHAPES_NSLOT, D, NCAT_OUT);
+  matmul_forward(w->klog, w->pooled, h->kw, h->kb, B, SHAPES_NSLOT, D, NCOL_OUT);
   crossentropy_forward(w->closs, w->cprob, w->clog, w->ct, NULL, B, SHAPES_NSLOT, NCAT_OUT);
   crossentropy_forward(w->kloss, w->kprob, w->klog, w->kt, NULL, B, SHAPES_NSLOT, NCOL_OUT);
   for (i = 0; i < B * SHAPES_NSLOT; i++)
@@ -407,32 +448,33 @@ static void backward(struct llava *m, struct heads *h, struct work *w)
   const struct llava_config *c = &m->cfg;
   struct llava_acts *g = &m->grads_acts;
   int B = m->B, P = m->num_patches, G = c->image_size / c->patch_size;
-  int Cv = c->v_width, Nr = m->v_run, b, i, q;
+  int Cv = c->v_width, Nr = m->v_run, D = h->Cv, k = w->cells, b, i, q;
   size_t BP = (size_t)B * (size_t)P, n = (size_t)B * SHAPES_NSLOT;
   float *dfeat = Nr == 0 ? g->v_pre : g->v_res3 + (size_t)(Nr - 1) * BP * (size_t)Cv;
-  float inv = 1.0f / (float)(P / SHAPES_NSLOT);
+  float inv = (float)(k * k) / (float)(P / SHAPES_NSLOT);
 
   memset(m->grads_acts_memory, 0, m->num_activations * sizeof(float));
   memset(w->dclog, 0, n * NCAT_OUT * sizeof(float));
   memset(w->dklog, 0, n * NCOL_OUT * sizeof(float));
-  memset(w->dpooled, 0, n * (size_t)Cv * sizeof(float));
+  memset(w->dpooled, 0, n * (size_t)D * sizeof(float));
   for (i = 0; i < (int)n; i++)
     w->dloss[i] = 1.0f / (float)n;
   crossentropy_backward(w->dclog, w->dloss, w->cprob, w->ct, B, SHAPES_NSLOT, NCAT_OUT);
   crossentropy_backward(w->dklog, w->dloss, w->kprob, w->kt, B, SHAPES_NSLOT, NCOL_OUT);
-  matmul_backward(w->dpooled, h->gcw, h->gcb, w->dclog, w->pooled, h->cw, B, SHAPES_NSLOT, Cv,
+  matmul_backward(w->dpooled, h->gcw, h->gcb, w->dclog, w->pooled, h->cw, B, SHAPES_NSLOT, D,
                   NCAT_OUT);
-  matmul_backward(w->dpooled, h->gkw, h->gkb, w->dklog, w->pooled, h->kw, B, SHAPES_NSLOT, Cv,
+  matmul_backward(w->dpooled, h->gkw, h->gkb, w->dklog, w->pooled, h->kw, B, SHAPES_NSLOT, D,
                   NCOL_OUT);
   for (b = 0; b < B; b++)
     for (i = 0; i < P; i++) {
       const float *src;
       float *dst = dfeat + ((size_t)b * (size_t)P + (size_t)i) * (size_t)Cv;
-      int k;
-      q = (i / G >= G / 2) * 2 + (i % G >= G / 2);
-      src = w->dpooled + ((size_t)b * SHAPES_NSLOT + (size_t)q) * (size_t)Cv;
-      for (k = 0; k < Cv; k++)
-        dst[k] += src[k] * inv;
+      size_t off;
+      int j;
+      q = patch_cell(i, G, k, Cv, &off);
+      src = w->dpooled + ((size_t)b * SHAPES_NSLOT + (size_t)q) * (size_t)D + off;
+      for (j = 0; j < Cv; j++)
+        dst[j] += src[j] * inv;
     }
 
   llava_vision_backward(m);
@@ -561,8 +603,8 @@ static int tv_run(struct task_run *r)
   float lr = train_fparam(t, "lr"), lr_min = train_fparam(t, "lr_min"), wd = train_fparam(t, "weight_decay");
   float clip = train_fparam(t, "clip");
   uint64_t seed = (uint64_t)task_param(t, "seed")->u.i, rng;
-  struct llava_config cfg;
-  struct llava m;
+  struct llava_config cfg, tcfg;
+  struct llava m, full;
   struct heads h;
   struct work w;
   struct split tr, ev;
@@ -570,7 +612,8 @@ static int tv_run(struct task_run *r)
   char *path[NOUT] = { NULL }, *mpath = NULL;
   float *img = NULL, *vm = NULL, *vv = NULL, final_loss = 0;
   size_t *perm = NULL, *rows = NULL, pos = 0, k;
-  int have_model = 0, have_heads = 0, s, b, q, G, P;
+  int have_model = 0, have_full = 0, have_heads = 0, s, b, q, G, P;
+  int cells = train_iparam(t, "slot_grid");
   double t0 = train_now(), tstart, first = 0, last = 0, mcat, mcol;
   int nfirst = 0, nlast = 0, rc;
   struct strbuf js;
@@ -608,21 +651,41 @@ static int tv_run(struct task_run *r)
   }
   G = tr.S / cfg.patch_size;
   P = G * G;
+  if ((G / 2) % cells != 0) {
+    rc = ERR_SET(&r->err, PD_EUSAGE, "slot_grid %d does not divide the %d patches per slot side",
+                 cells, G / 2);
+    goto out;
+  }
   if (cfg.max_seq < P)
     cfg.max_seq = P;
-  if ((rc = llava_init(&m, &cfg, seed, &r->err)) < 0)
+  /* The saved model (checks the config); training runs on a copy of its
+   * tower in a model with a minimal language model (llava_forward runs the
+   * LM too, and at the default size it would take ~40% of the time for an
+   * output nobody reads). */
+  if ((rc = llava_init(&full, &cfg, seed, &r->err)) < 0)
+    goto out;
+  have_full = 1;
+  tcfg = cfg;
+  tcfg.vocab = 2;
+  tcfg.width = 2;
+  tcfg.layers = 1;
+  tcfg.heads = 1;
+  tcfg.hidden = 1;
+  tcfg.image_token = 1;
+  if ((rc = llava_init(&m, &tcfg, seed, &r->err)) < 0)
     goto out;
   have_model = 1;
-  heads_init(&h, cfg.v_width, seed);
+  memcpy(m.params_memory, full.params_memory, m.num_vision_parameters * sizeof(float));
+  heads_init(&h, cells * cells * cfg.v_width, seed);
   have_heads = 1;
-  work_init(&w, B, cfg.v_width);
+  work_init(&w, B, cells, cfg.v_width);
   if (warmup > steps)
     warmup = steps;
   fprintf(r->log, "%d training and %d eval images (%dx%d) from '%s' and '%s'; %d patches\n", tr.n,
           ev.n, tr.S, tr.S, dir, edir, P);
-  fprintf(r->log, "model: %zu vision parameters (+ %zu in the heads) of %zu; %d steps of %d, lr %g "
-          "(warmup %d, cosine to %g), weight decay %g, clip %g, seed %llu\n",
-          m.num_vision_parameters, h.n, m.num_parameters, steps, B, (double)lr, warmup,
+  fprintf(r->log, "model: %zu vision parameters (+ %zu in the heads, slot_grid %d) of %zu; %d "
+          "steps of %d, lr %g (warmup %d, cosine to %g), weight decay %g, clip %g, seed %llu\n",
+          m.num_vision_parameters, h.n, cells, full.num_parameters, steps, B, (double)lr, warmup,
           (double)lr_min, (double)wd, (double)clip, (unsigned long long)seed);
   for (k = 0; k < NOUT; k++)
     path[k] = task_run_output(r, tv_outputs[k].name);
@@ -712,7 +775,8 @@ static int tv_run(struct task_run *r)
     goto out;
   }
   mpath = xasprintf("%s/model.safetensors", path[OUT_MODEL]);
-  if ((rc = llava_save(&m, mpath, &r->err)) < 0)
+  memcpy(full.params_memory, m.params_memory, m.num_vision_parameters * sizeof(float));
+  if ((rc = llava_save(&full, mpath, &r->err)) < 0)
     goto out;
   fprintf(r->log, "done in %.2fs\n", train_now() - t0);
   task_run_progress(r, 1.0, "done");
@@ -730,6 +794,8 @@ out:
     heads_free(&h);
   if (have_model)
     llava_free(&m);
+  if (have_full)
+    llava_free(&full);
   split_release(&tr);
   split_release(&ev);
   strbuf_release(&js);
@@ -738,10 +804,11 @@ out:
 
 const struct task_kind train_vision_kind = {
   .name = "train_vision",
-  .version = 1,
+  .version = 2,
   .doc = "Pretrains the small LLaVA model's vision tower on a split's ground truth: per-slot "
          "(2x2) category and colour classification with linear heads on the feature_layer "
-         "features, AdamW with warmup, cosine decay and clipping; deterministic for a seed.",
+         "features (cell means over each slot, slot_grid), AdamW with warmup, cosine decay "
+         "and clipping; deterministic for a seed.",
   .params = tv_params,
   .outputs = tv_outputs,
   .flags = 0,

@@ -139,4 +139,48 @@ task sft = train_sft {
 }
 DAG
 pd run bad.dag; expect_rc 1; expect_err "error: task 'sft'"; expect_err "images.safetensors"
+
+# init = a train_vision task's model: an edge of the DAG; the tower's config
+# comes from it (v_width 24 there, the task's own 16 ignored).
+mkdir vi
+cat > vi/g.dag <<'DAG'
+task subset = fetch_subset {
+  train = 32
+  eval  = 8
+}
+task vis = train_vision {
+  data = subset.train
+  eval = subset.eval
+  patch_size = 8
+  v_width = 24
+  v_layers = 2
+  v_heads = 2
+  v_mlp = 32
+  width = 16
+  layers = 1
+  heads = 2
+  hidden = 32
+  vocab = 16
+  steps = 3
+}
+task sft = train_sft {
+  data = subset.train
+  init = vis.model
+  v_width = 16
+  width = 32
+  layers = 1
+  heads = 2
+  hidden = 64
+  batch = 4
+  max_len = 32
+  steps = 3
+}
+DAG
+pd run vi/g.dag -j 2 --progress=plain; expect_rc 0; expect_counts 3 0; expect_ran vis sft
+pd show vi/g.dag sft.model; [ "$rc" = 0 ] || fail "show sft.model"
+f=$(cat "$T/out")/model.safetensors
+hlen=$(od -An -t u8 -N 8 "$f" | tr -d ' ')
+grep -qF '"llava.v_width":"24"' <<<"$(head -c $((8 + hlen)) "$f" | tail -c "$hlen")" ||
+  fail "$f: the tower's config is not the init's"
+checks=$((checks + 1))
 finish

@@ -5,7 +5,10 @@
  * fetch_subset split lowering the loss; the same model bytes from two runs
  * and other bytes from another seed; a bad input named in the error;
  * checkpoints: a run cancelled after step 15 resumes from its step-10
- * checkpoint and ends with the bytes of an uninterrupted run. */
+ * checkpoint and ends with the bytes of an uninterrupted run; init: the
+ * tower's config and bytes from a checkpoint, kept frozen (the default) or
+ * trained, bad inits named, and the init's bytes in the checkpoint
+ * identity. */
 #include "tasks_test_util.h"
 
 #include "cache.h"
@@ -263,6 +266,8 @@ static void test_kind_defaults(void **state)
   assert_int_equal(def_int(k, "hidden"), c.hidden);
   assert_int_equal(def_int(k, "vocab_size"), c.vocab);
   assert_int_equal(c.image_token, TOK_IMAGE);
+  assert_string_equal(registry_param(k, "freeze_vision")->def, "true");
+  assert_string_equal(registry_param(k, "init")->def, "\"\"");
 }
 
 /* Mean loss of log's steps [a, b). */
@@ -401,6 +406,115 @@ static void test_checkpoint_resume(void **state)
   cache_close(c2);
 }
 
+/* Writes an init checkpoint: a tower unlike TINY's (v_width 24, feature
+ * layer -1) from seed, with an LM of its own. */
+static void write_init(uint64_t seed)
+{
+  struct llava_config c;
+  struct llava m;
+  struct pd_err err = { 0 };
+  llava_config_default(&c);
+  c.patch_size = 8;
+  c.v_width = 24;
+  c.v_layers = 2;
+  c.v_heads = 2;
+  c.v_mlp = 48;
+  c.feature_layer = -1;
+  c.vocab = 16;
+  c.width = 16;
+  c.layers = 1;
+  c.heads = 2;
+  c.hidden = 32;
+  mkdir("init", 0755);
+  CHECK(llava_init(&m, &c, seed, &err));
+  CHECK(llava_save(&m, "init/model.safetensors", &err));
+  llava_free(&m);
+}
+
+/* Whether the saved model's tower is byte for byte the init's. */
+static int same_tower(const char *model)
+{
+  struct llava a, b;
+  struct pd_err err = { 0 };
+  int same;
+  CHECK(llava_load(&a, model, &err));
+  CHECK(llava_load(&b, "init/model.safetensors", &err));
+  assert_int_equal(a.cfg.v_width, 24);
+  assert_int_equal(a.cfg.feature_layer, -1);
+  assert_int_equal(a.cfg.v_mlp, 48);
+  assert_int_equal(a.cfg.width, 32); /* the LM is TINY's */
+  assert_int_equal(a.num_vision_parameters, b.num_vision_parameters);
+  same = memcmp(a.params_memory, b.params_memory, a.num_vision_parameters * sizeof(float)) == 0;
+  llava_free(&a);
+  llava_free(&b);
+  return same;
+}
+
+/* init: the tower's config and weights come from the checkpoint; frozen
+ * (the default) it is saved unchanged, trained it moves; without init a
+ * frozen tower is allowed with a warning; bad inits are named. */
+static void test_init(void **state)
+{
+  struct pd_err err;
+  struct graph g;
+  char *log;
+  (void)state;
+  write_init(7);
+  must(sft_in("  steps = 6\n  init = dir(\"init\")\n", "i1", NULL, "i1.log", &err), &err);
+  assert_true(same_tower("i1/model/model.safetensors"));
+  log = read_all("i1.log", NULL);
+  assert_non_null(strstr(log, "vision parameters are ignored"));
+  assert_non_null(strstr(log, "v_width 24"));
+  assert_null(strstr(log, "warning"));
+  free(log);
+  must(sft("  steps = 6\n  init = file(\"init/model.safetensors\")\n  freeze_vision = false\n",
+           "i2", &err), &err);
+  assert_false(same_tower("i2/model/model.safetensors"));
+  must(sft_in("  steps = 2\n", "i3", NULL, "i3.log", &err), &err);
+  log = read_all("i3.log", NULL);
+  assert_non_null(strstr(log, "warning: freeze_vision without init"));
+  free(log);
+  /* Not a model: the error names the file. */
+  assert_true(sft("  steps = 2\n  init = file(\"fs/train/index.tsv\")\n", "i4", &err) < 0);
+  assert_non_null(strstr(err.msg, "index.tsv"));
+  /* Not an artifact: a graph error at the value. */
+  write_str("g.dag", "task m = train_sft {\n  data = dir(\"fs/train\")\n  init = 3\n}\n");
+  memset(&err, 0, sizeof err);
+  assert_int_not_equal(graph_load(&g, "g.dag", NULL, 0, &err), 0);
+  assert_non_null(strstr(err.msg, "'init'"));
+}
+
+/* The init's bytes are part of the checkpoint identity: a run cancelled
+ * with one init does not resume with another; back on the first, it
+ * resumes and ends with the bytes of an uninterrupted run. */
+static void test_init_checkpoint(void **state)
+{
+  static const char *extra = "  steps = 30\n  checkpoint_every = 10\n  init = dir(\"init\")\n";
+  struct pd_err err = { 0 };
+  struct cache *c;
+  char *log;
+  (void)state;
+  write_init(7);
+  must(sft(extra, "icA", &err), &err);
+  CHECK(cache_open(&c, "ick-cache", &err));
+  cancel_frac = 15.0 / 30.0;
+  assert_int_equal(sft_in(extra, "icB", c, "icB1.log", &err), PD_EINTR);
+  cancel_frac = 2;
+  write_init(8);
+  must(sft_in(extra, "icC", c, "icC.log", &err), &err);
+  log = read_all("icC.log", NULL);
+  assert_null(strstr(log, "resumed"));
+  free(log);
+  write_init(7);
+  must(sft_in(extra, "icB", c, "icB2.log", &err), &err);
+  log = read_all("icB2.log", NULL);
+  assert_non_null(strstr(log, "resumed from step 10\n"));
+  free(log);
+  same_file("icA/model/model.safetensors", "icB/model/model.safetensors");
+  same_file("icA/log", "icB/log");
+  cache_close(c);
+}
+
 static void test_bad_input(void **state)
 {
   struct pd_err err;
@@ -419,6 +533,8 @@ int main(void)
     cmocka_unit_test(test_loss_goes_down),
     cmocka_unit_test(test_determinism),
     cmocka_unit_test(test_checkpoint_resume),
+    cmocka_unit_test(test_init),
+    cmocka_unit_test(test_init_checkpoint),
     cmocka_unit_test(test_bad_input),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -3,7 +3,8 @@
  * the majority-class baseline and whose loss goes down; the saved checkpoint
  * is a full LLaVA model whose vision tower moved while the projector and LM
  * kept their seeded init; the same bytes from two runs, other bytes from
- * another seed; bad inputs named in the error. */
+ * another seed; bad inputs named in the error; slot_grid 1 and 2 train
+ * different towers; the tuned defaults. */
 #include "tasks_test_util.h"
 
 #include "cache.h"
@@ -182,6 +183,43 @@ static void test_bad_input(void **state)
   assert_true(run("task v = train_vision {\n  data = dir(\"fs/train\")\n  eval = dir(\"fs/eval\")\n"
                   "  patch_size = 32\n  steps = 1\n}\n", "bad2", &err) < 0);
   assert_non_null(strstr(err.msg, "patch_size 32"));
+  /* patch_size 8: 2 patches per slot side, which 3 cells do not divide. */
+  assert_true(tv("  steps = 1\n  slot_grid = 3\n", "bad3", &err) < 0);
+  assert_non_null(strstr(err.msg, "slot_grid 3"));
+}
+
+/* slot_grid 1 (one mean per slot) and 2 (every patch at patch_size 8)
+ * both train; the pooling changes the trained tower; the same LM init. */
+static void test_slot_grid(void **state)
+{
+  struct pd_err err;
+  struct llava a, b;
+  size_t nv;
+  (void)state;
+  must(tv("  steps = 5\n  slot_grid = 1\n", "g1", &err), &err);
+  must(tv("  steps = 5\n  slot_grid = 2\n", "g2", &err), &err);
+  CHECK(llava_load(&a, "g1/model/model.safetensors", &err));
+  CHECK(llava_load(&b, "g2/model/model.safetensors", &err));
+  nv = a.num_vision_parameters;
+  assert_int_equal(a.num_parameters, b.num_parameters);
+  assert_memory_not_equal(a.params_memory, b.params_memory, nv * sizeof(float));
+  assert_memory_equal(a.params_memory + nv, b.params_memory + nv,
+                      (a.num_parameters - nv) * sizeof(float));
+  llava_free(&a);
+  llava_free(&b);
+}
+
+/* The defaults: the tuned schedule (README / the kind's docs). */
+static void test_defaults(void **state)
+{
+  const struct task_kind *k = registry_find("train_vision");
+  (void)state;
+  assert_non_null(k);
+  assert_string_equal(registry_param(k, "steps")->def, "1200");
+  assert_string_equal(registry_param(k, "batch")->def, "16");
+  assert_string_equal(registry_param(k, "lr")->def, "2e-3");
+  assert_string_equal(registry_param(k, "warmup")->def, "50");
+  assert_string_equal(registry_param(k, "slot_grid")->def, "2");
 }
 
 int main(void)
@@ -190,6 +228,8 @@ int main(void)
     cmocka_unit_test(test_accuracy_rises),
     cmocka_unit_test(test_determinism),
     cmocka_unit_test(test_bad_input),
+    cmocka_unit_test(test_slot_grid),
+    cmocka_unit_test(test_defaults),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,7 +11,7 @@ GRAPH      ?= graphs/full.dag
 DEB_PACKAGES = build-essential cmake ninja-build pkg-config python3 \
                libuv1-dev libcurl4-openssl-dev libcjson-dev liblmdb-dev \
                libssl-dev libcmocka-dev libstb-dev nghttp2-server \
-               libopenblas-dev
+               libopenblas-dev python3-torch
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build run test test-asan bench clean

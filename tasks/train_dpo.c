@@ -644,22 +644,6 @@ static void noise_rows(struct dpo_run *x, const size_t *idx, int draw, int noise
   }
 }
 
-static float clip_grads(struct llava *m, float clip)
-{
-  size_t i0 = m->freeze_vision ? m->num_vision_parameters : 0, i;
-  double sum = 0;
-  float norm;
-  for (i = i0; i < m->num_parameters; i++)
-    sum += (double)m->grads_memory[i] * (double)m->grads_memory[i];
-  norm = (float)sqrt(sum);
-  if (clip > 0 && norm > clip) {
-    float sc = clip / norm;
-    for (i = i0; i < m->num_parameters; i++)
-      m->grads_memory[i] *= sc;
-  }
-  return norm;
-}
-
 /* One optimiser step on the pairs idx[0..B). */
 static int dpo_step(struct dpo_run *x, const size_t *idx, int draw, float clip,
                     struct dpo_stats *st, float *norm, struct pd_err *err)
@@ -713,7 +697,7 @@ static int dpo_step(struct dpo_run *x, const size_t *idx, int draw, float clip,
     }
   llava_zero_grad(&x->pol);
   llava_backward_dlosses(&x->pol, x->dl);
-  *norm = clip_grads(&x->pol, clip);
+  *norm = train_clip_grads(&x->pol, clip);
   return 0;
 }
 

@@ -32,11 +32,11 @@
  * Checkpoints: every checkpoint_every steps (with a cache) the whole
  * training state - step, parameters, AdamW moments, the order (permutation,
  * position, RNG state), the loss sums and the log lines so far - goes into
- * the per-item memo under a key over "train_sft/ckpt/1", every parameter
- * that affects training, the digests of data/items.jsonl and
- * data/images.safetensors and the step; a "latest" entry (the same key
- * without the step) names the last one. A run that finds one resumes from
- * it and ends with the same bytes as an uninterrupted run.
+ * the per-item memo (tasks/train_ckpt.h) under a key over
+ * "train_sft/ckpt/2", every parameter that affects training, the digests
+ * of data/items.jsonl, data/images.safetensors and the init model, and the
+ * step; a "latest" entry names the last one. A run that finds one resumes
+ * from it and ends with the same bytes as an uninterrupted run.
  *
  * The vision tower: with init (a train_vision model directory, or a
  * model.safetensors), the tower's config (image size, patch_size, v_width,
@@ -68,6 +68,7 @@
 #include "llava.h"
 #include "llava_io.h"
 #include "registry.h"
+#include "train_ckpt.h"
 #include "train_util.h"
 #include "run.h"
 #include "safetensors.h"
@@ -289,271 +290,29 @@ out:
 
 
 
-/* Global L2 norm of the trainable gradients; scales them to clip if above. */
-static float clip_grads(struct llava *m, float clip)
-{
-  size_t i0 = m->freeze_vision ? m->num_vision_parameters : 0, i;
-  double sum = 0;
-  float norm;
-  for (i = i0; i < m->num_parameters; i++)
-    sum += (double)m->grads_memory[i] * (double)m->grads_memory[i];
-  norm = (float)sqrt(sum);
-  if (clip > 0 && norm > clip) {
-    float sc = clip / norm;
-    for (i = i0; i < m->num_parameters; i++)
-      m->grads_memory[i] *= sc;
-  }
-  return norm;
-}
-
 /* --- checkpoints ------------------------------------------------------------------------ */
 
-#define CKPT_TAG "train_sft/ckpt/1"
-#define CKPT_MAGIC "PDSFTCK1"
-
-/* The run's identity, to which a step (or "latest") is appended to form a
- * memo key: the tag, every parameter of the kind that affects training as
- * canonical JSON (not data, whose bytes stand for it, nor
- * checkpoint_every), the digests of the data files and, with init, the
- * digest of the init model file (a reference's JSON names the task, not
- * the bytes). */
+/* The run's identity for its checkpoints (tasks/train_ckpt.h): every
+ * parameter that affects training (not data and init, whose bytes stand
+ * for them: a reference's JSON names a task, not its bytes), the digests of
+ * the data files and, with init, of the init model file. */
 static int ckpt_ident(const struct task *t, const char *dir, const char *init, struct strbuf *id,
                       struct pd_err *err)
 {
-  static const char *const files[] = { "items.jsonl", "images.safetensors" };
-  const struct kind_param *p;
-  size_t i;
-  int first = 1;
-  strbuf_addstr(id, CKPT_TAG "\n{");
-  for (p = sft_params; p->name; p++) {
-    if (strcmp(p->name, "data") == 0 || strcmp(p->name, "checkpoint_every") == 0)
-      continue;
-    if (!first)
-      strbuf_addch(id, ',');
-    first = 0;
-    strbuf_add_json_str(id, p->name, strlen(p->name));
-    strbuf_addch(id, ':');
-    val_to_json(task_param(t, p->name), id);
-  }
-  strbuf_addstr(id, "}\n");
-  for (i = 0; i < sizeof files / sizeof files[0]; i++) {
-    char *path = xasprintf("%s/%s", dir, files[i]), hex[PD_DIGEST_HEX];
-    uint8_t d[PD_DIGEST_LEN];
-    uint64_t size;
-    int rc = digest_file(path, d, &size, err);
-    free(path);
-    if (rc < 0)
-      return rc;
-    digest_hex(d, hex);
-    strbuf_addf(id, "%s %s %llu\n", files[i], hex, (unsigned long long)size);
-  }
-  if (init) {
-    char hex[PD_DIGEST_HEX];
-    uint8_t d[PD_DIGEST_LEN];
-    uint64_t size;
-    int rc = digest_file(init, d, &size, err);
-    if (rc < 0)
-      return rc;
-    digest_hex(d, hex);
-    strbuf_addf(id, "init %s %llu\n", hex, (unsigned long long)size);
-  }
-  return 0;
-}
-
-/* Key of step s (s < 0: the "latest" entry). */
-static void ckpt_key(const struct strbuf *id, int s, uint8_t key[PD_DIGEST_LEN])
-{
-  struct digest_ctx ctx;
-  char tail[32];
-  int n = s < 0 ? snprintf(tail, sizeof tail, "latest") : snprintf(tail, sizeof tail, "step %d", s);
-  digest_init(&ctx);
-  digest_update(&ctx, id->buf, id->len);
-  digest_update(&ctx, tail, (size_t)n);
-  digest_final(&ctx, key);
-}
-
-/* The training state a checkpoint holds (the model's arrays aside). */
-struct sft_state {
-  int step;          /* steps done */
-  uint64_t rng;
-  size_t pos, n;     /* position in perm, its length */
-  size_t *perm;
-  double first, last;
-  int nfirst, nlast;
-  struct strbuf *tsv; /* log lines so far */
-};
-
-static void put_u64(struct strbuf *sb, uint64_t x)
-{
-  strbuf_add(sb, &x, sizeof x);
-}
-
-static void put_f64(struct strbuf *sb, double x)
-{
-  strbuf_add(sb, &x, sizeof x);
-}
-
-static int ckpt_save(struct cache *c, const struct strbuf *id, const struct llava *m,
-                     const struct sft_state *st, struct pd_err *err)
-{
-  struct strbuf sb;
-  uint8_t key[PD_DIGEST_LEN];
-  char latest[32];
-  size_t i, np = m->num_parameters;
+  static const char *const skip[] = { "data", "init", NULL };
+  char *files[3];
+  size_t n = 0, i;
   int rc;
-  strbuf_init(&sb, 64 + 3 * np * sizeof(float) + st->n * 8 + st->tsv->len);
-  strbuf_add(&sb, CKPT_MAGIC, 8);
-  put_u64(&sb, (uint64_t)st->step);
-  put_u64(&sb, st->rng);
-  put_u64(&sb, st->pos);
-  put_u64(&sb, st->n);
-  for (i = 0; i < st->n; i++)
-    put_u64(&sb, st->perm[i]);
-  put_f64(&sb, st->first);
-  put_f64(&sb, st->last);
-  put_u64(&sb, (uint64_t)st->nfirst);
-  put_u64(&sb, (uint64_t)st->nlast);
-  put_u64(&sb, np);
-  strbuf_add(&sb, m->params_memory, np * sizeof(float));
-  strbuf_add(&sb, m->m_memory, np * sizeof(float));
-  strbuf_add(&sb, m->v_memory, np * sizeof(float));
-  put_u64(&sb, st->tsv->len);
-  strbuf_add(&sb, st->tsv->buf, st->tsv->len);
-  ckpt_key(id, st->step, key);
-  rc = cache_memo_put(c, key, sb.buf, sb.len, err);
-  strbuf_release(&sb);
-  if (rc < 0)
-    return rc;
-  /* Only once the checkpoint is stored does "latest" name it. */
-  ckpt_key(id, -1, key);
-  snprintf(latest, sizeof latest, "%d", st->step);
-  return cache_memo_put(c, key, latest, strlen(latest), err);
+  files[n++] = xasprintf("%s/items.jsonl", dir);
+  files[n++] = xasprintf("%s/images.safetensors", dir);
+  if (init)
+    files[n++] = xstrdup(init);
+  rc = train_ckpt_ident(id, "train_sft/ckpt/2", t, sft_params, skip, (const char *const *)files,
+                        n, err);
+  for (i = 0; i < n; i++)
+    free(files[i]);
+  return rc;
 }
-
-struct reader {
-  const char *p;
-  size_t left;
-  int bad;
-};
-
-static void get_bytes(struct reader *rd, void *out, size_t n)
-{
-  if (rd->bad || rd->left < n) {
-    rd->bad = 1;
-    memset(out, 0, n);
-    return;
-  }
-  memcpy(out, rd->p, n);
-  rd->p += n;
-  rd->left -= n;
-}
-
-static uint64_t get_u64(struct reader *rd)
-{
-  uint64_t x;
-  get_bytes(rd, &x, sizeof x);
-  return x;
-}
-
-static double get_f64(struct reader *rd)
-{
-  double x;
-  get_bytes(rd, &x, sizeof x);
-  return x;
-}
-
-/* Restores the latest checkpoint into m and st. Returns 1 when one was
- * restored, 0 when there is none (or it does not fit this run: st and m
- * untouched), <0 on a cache error. */
-static int ckpt_load(struct cache *c, const struct strbuf *id, int steps, struct llava *m,
-                     struct sft_state *st, FILE *log, struct pd_err *err)
-{
-  uint8_t key[PD_DIGEST_LEN];
-  char *val = NULL, *end;
-  size_t n, i, np = m->num_parameters;
-  long step;
-  struct reader rd;
-  int rc;
-  ckpt_key(id, -1, key);
-  if ((rc = cache_memo_get(c, key, &val, &n, err)) <= 0)
-    return rc;
-  val = xrealloc(val, n + 1);
-  val[n] = '\0';
-  step = strtol(val, &end, 10);
-  if (end == val || *end || step < 1 || step >= steps) {
-    fprintf(log, "checkpoint: ignoring a latest entry '%s'\n", val);
-    free(val);
-    return 0;
-  }
-  free(val);
-  val = NULL;
-  ckpt_key(id, (int)step, key);
-  if ((rc = cache_memo_get(c, key, &val, &n, err)) < 0)
-    return rc;
-  if (rc == 0) {
-    fprintf(log, "checkpoint: step %ld is missing\n", step);
-    return 0;
-  }
-  rd.p = val;
-  rd.left = n;
-  rd.bad = n < 8 || memcmp(val, CKPT_MAGIC, 8) != 0;
-  if (!rd.bad) {
-    rd.p += 8;
-    rd.left -= 8;
-  }
-  if (!rd.bad && get_u64(&rd) == (uint64_t)step) {
-    uint64_t rng = get_u64(&rd), pos = get_u64(&rd), nperm = get_u64(&rd);
-    if (nperm == st->n && pos <= nperm && rd.left >= nperm * 8) {
-      size_t *perm = xmalloc((nperm ? nperm : 1) * sizeof *perm);
-      double first, last;
-      uint64_t nf, nl, tlen;
-      for (i = 0; i < nperm; i++)
-        perm[i] = (size_t)get_u64(&rd);
-      first = get_f64(&rd);
-      last = get_f64(&rd);
-      nf = get_u64(&rd);
-      nl = get_u64(&rd);
-      if (get_u64(&rd) == np && rd.left >= 3 * np * sizeof(float) + 8) {
-        const char *arrays = rd.p;
-        rd.p += 3 * np * sizeof(float);
-        rd.left -= 3 * np * sizeof(float);
-        tlen = get_u64(&rd);
-        if (!rd.bad && tlen == rd.left) {
-          for (i = 0; i < nperm; i++)
-            if (perm[i] >= nperm)
-              rd.bad = 1;
-          if (!rd.bad) {
-            if (!m->m_memory) {
-              m->m_memory = xcalloc(np + 1, sizeof(float));
-              m->v_memory = xcalloc(np + 1, sizeof(float));
-            }
-            memcpy(m->params_memory, arrays, np * sizeof(float));
-            memcpy(m->m_memory, arrays + np * sizeof(float), np * sizeof(float));
-            memcpy(m->v_memory, arrays + 2 * np * sizeof(float), np * sizeof(float));
-            memcpy(st->perm, perm, nperm * sizeof *perm);
-            st->step = (int)step;
-            st->rng = rng;
-            st->pos = (size_t)pos;
-            st->first = first;
-            st->last = last;
-            st->nfirst = (int)nf;
-            st->nlast = (int)nl;
-            strbuf_reset(st->tsv);
-            strbuf_add(st->tsv, rd.p, (size_t)tlen);
-            free(perm);
-            free(val);
-            return 1;
-          }
-        }
-      }
-      free(perm);
-    }
-  }
-  fprintf(log, "checkpoint: step %ld does not fit this run; starting over\n", step);
-  free(val);
-  return 0;
-}
-
 
 /* --- the pretrained tower (init) ------------------------------------------------------- */
 
@@ -632,7 +391,7 @@ static int sft_run(struct task_run *r)
   size_t *perm = NULL, pos = 0, i, k;
   FILE *tsv = NULL;
   struct strbuf tsvb, id;
-  struct sft_state st;
+  struct train_ckpt st;
   double t0 = train_now(), tstart, first = 0, last = 0;
   int nfirst = 0, nlast = 0, rc;
 
@@ -744,16 +503,16 @@ static int sft_run(struct task_run *r)
     st.perm = perm;
     st.tsv = &tsvb;
     if ((rc = ckpt_ident(t, dir, ipath, &id, &r->err)) < 0 ||
-        (rc = ckpt_load(r->cache, &id, steps, &m, &st, r->log, &r->err)) < 0)
+        (rc = train_ckpt_load(r->cache, &id, steps, &m, &st, r->log, &r->err)) < 0)
       goto out;
     if (rc == 1) {
       s0 = st.step;
       rng = st.rng;
       pos = st.pos;
-      first = st.first;
-      last = st.last;
-      nfirst = st.nfirst;
-      nlast = st.nlast;
+      first = st.sums[0];
+      last = st.sums[1];
+      nfirst = (int)st.sums[2];
+      nlast = (int)st.sums[3];
       fprintf(r->log, "resumed from step %d\n", s0);
       fflush(r->log);
     }
@@ -789,7 +548,7 @@ static int sft_run(struct task_run *r)
     loss = llava_forward(&m, img, btok, btgt, bw, B, T);
     llava_zero_grad(&m);
     llava_backward(&m);
-    norm = clip_grads(&m, clip);
+    norm = train_clip_grads(&m, clip);
     llava_update(&m, lr_s, 0.9f, 0.999f, 1e-8f, wd, s + 1);
     strbuf_addf(&tsvb, "%d\t%.6f\t%.6g\t%.6f\n", s + 1, (double)loss, (double)lr_s,
                 (double)norm);
@@ -805,11 +564,11 @@ static int sft_run(struct task_run *r)
       st.step = s + 1;
       st.rng = rng;
       st.pos = pos;
-      st.first = first;
-      st.last = last;
-      st.nfirst = nfirst;
-      st.nlast = nlast;
-      if ((rc = ckpt_save(r->cache, &id, &m, &st, &r->err)) < 0)
+      st.sums[0] = first;
+      st.sums[1] = last;
+      st.sums[2] = nfirst;
+      st.sums[3] = nlast;
+      if ((rc = train_ckpt_save(r->cache, &id, &m, &st, &r->err)) < 0)
         goto out;
       fprintf(r->log, "checkpoint at step %d\n", s + 1);
       fflush(r->log);

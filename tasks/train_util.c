@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "graph.h"
+#include "llava.h"
 #include "strbuf.h"
 
 char *train_read_text(const char *path, struct pd_err *err)
@@ -78,4 +79,20 @@ float train_fparam(const struct task *t, const char *name)
 {
   const struct val *v = task_param(t, name);
   return v->kind == V_INT ? (float)v->u.i : (float)v->u.f;
+}
+
+float train_clip_grads(struct llava *m, float clip)
+{
+  size_t i0 = m->freeze_vision ? m->num_vision_parameters : 0, i;
+  double sum = 0;
+  float norm;
+  for (i = i0; i < m->num_parameters; i++)
+    sum += (double)m->grads_memory[i] * (double)m->grads_memory[i];
+  norm = (float)sqrt(sum);
+  if (clip > 0 && norm > clip) {
+    float sc = clip / norm;
+    for (i = i0; i < m->num_parameters; i++)
+      m->grads_memory[i] *= sc;
+  }
+  return norm;
 }

@@ -22,4 +22,9 @@ float train_lr_at(int s, int steps, int warmup, float lr, float lr_min);
 int train_iparam(const struct task *t, const char *name);
 float train_fparam(const struct task *t, const char *name);
 
+struct llava;
+/* Global L2 norm of the trainable gradients (the vision tower's left out
+ * when frozen); scales them down to clip when above it (clip > 0). */
+float train_clip_grads(struct llava *m, float clip);
+
 #endif

@@ -13,6 +13,7 @@
 #include "explain.h"
 #include "graph.h"
 #include "registry.h"
+#include "run.h"
 #include "scheduler.h"
 #include "snapshot.h"
 #include "strbuf.h"
@@ -34,6 +35,45 @@ static void fill_snapshot_args(const struct opts *o, const char *graph_real, int
   a->argv = o->argv;
   a->jobs = jobs;
   a->gpus = gpus;
+}
+
+/* --- --dry-run notes ------------------------------------------------------- */
+
+static const char *resolve_cached(void *arg, const struct val *v)
+{
+  struct pd_err err = { 0 };
+  return sched_output_path(arg, v->u.ref.node, v->u.ref.output, &err);
+}
+
+/* Appends to line the kind's dry-run note (registry.h, dry_run) for task t,
+ * which would run with every input present. An error becomes the note: a
+ * dry run lists what it can and fails no task. */
+static void dry_run_note(struct cache *c, const struct graph *g, struct sched *s, int t,
+                         struct strbuf *line)
+{
+  const struct task *task = &g->tasks[t];
+  struct task_run r;
+  struct strbuf note;
+  if (!task->kind->dry_run)
+    return;
+  memset(&r, 0, sizeof r);
+  r.task = task;
+  r.threads = 1;
+  r.cache = c;
+  r.frac = -1;
+  r.resolve = resolve_cached;
+  r.resolve_arg = s;
+  pthread_mutex_init(&r.mu, NULL);
+  strbuf_init(&note, 128);
+  if (task->kind->dry_run(&r, &note) < 0) {
+    strbuf_reset(&note);
+    strbuf_addf(&note, "cannot count what it would do: %s",
+                r.err.msg[0] ? r.err.msg : "unknown error");
+  }
+  if (note.len)
+    strbuf_addf(line, "; %s", note.buf);
+  strbuf_release(&note);
+  pthread_mutex_destroy(&r.mu);
 }
 
 int cli__run(struct opts *o)
@@ -103,6 +143,8 @@ int cli__run(struct opts *o)
   sched_counts(s, &executed, &cached, &failed, &skipped, &stale);
   if (o->dry_run) {
     size_t blocked = 0;
+    struct strbuf line;
+    strbuf_init(&line, 256);
     for (i = 0; i < g.ntasks; i++) {
       int t = g.topo[i];
       struct sched_task_info info;
@@ -112,10 +154,17 @@ int cli__run(struct opts *o)
         continue;
       blocked += info.state == TASK_BLOCKED;
       why = explain_short(c, &g, s, t);
-      printf("%s %s (%s)\n", info.state == TASK_STALE ? "would run:" : "then:     ",
-             g.tasks[t].name, why);
+      strbuf_reset(&line);
+      strbuf_addf(&line, "%s %s (%s)", info.state == TASK_STALE ? "would run:" : "then:     ",
+                  g.tasks[t].name, why);
+      /* Stale: its key is known, so every dependency is cached and its
+       * inputs exist. Blocked ones wait on a stale dependency: no note. */
+      if (info.state == TASK_STALE)
+        dry_run_note(c, &g, s, t, &line);
+      puts(line.buf);
       free(why);
     }
+    strbuf_release(&line);
     printf("%zu would run, %zu cached\n", stale, cached);
     if (blocked)
       printf("%zu more run after a stale dependency, unless its outputs come out unchanged "

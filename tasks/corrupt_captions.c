@@ -515,6 +515,15 @@ static int corrupt_audit_compare(const struct task *t, const char *output, const
   return same;
 }
 
+/* --dry-run: the openai backend counts what it would request and what the
+ * memo serves; the rules backend has nothing to add. */
+static int corrupt_dry_run(struct task_run *r, struct strbuf *out)
+{
+  if (strcmp(task_param(r->task, "backend")->u.str.s, "openai") != 0)
+    return 0;
+  return corrupt_openai_dry_run(r, out);
+}
+
 const struct task_kind corrupt_captions_kind = {
   .name = "corrupt_captions",
   .version = 1,
@@ -527,4 +536,5 @@ const struct task_kind corrupt_captions_kind = {
   .check = corrupt_check,
   .run = corrupt_run,
   .audit_compare = corrupt_audit_compare,
+  .dry_run = corrupt_dry_run,
 };

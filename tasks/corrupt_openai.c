@@ -12,7 +12,10 @@
  * Everything runs on the kind's worker thread: the items are read and
  * parsed first, then the loop drives the requests, then the pairs are
  * written in item order. Memo reads and writes are synchronous LMDB calls
- * on that thread; they hold up only this task's own loop.
+ * on that thread; they hold up only this task's own loop. The dry run
+ * (corrupt_openai_dry_run, for `run --dry-run`) reads the same things
+ * through the same oa_open and asks the memo for the same keys (job_key,
+ * memo_lookup), on the main thread and without a loop.
  *
  * Left out: the orchestrator's shared loop (each task has its own),
  * streaming responses; see corrupt_openai_io.c for what the pairs leave out.
@@ -111,15 +114,30 @@ static void on_done(struct http_retry *c, int status)
   maybe_finish(o);
 }
 
-/* The memo key of job j, whose image has pixels pix. */
-static void job_key(const struct oa *o, const struct job *j, const char *chosen,
-                    const uint8_t *pix, size_t npix, uint8_t key[PD_DIGEST_LEN])
+/* Job j's chosen answer (into chosen, reset first), its image (into pix,
+ * H x W x 3 bytes) and its memo key: what the run and the dry run both ask
+ * the memo, so the two can never disagree on a key. Returns 0, or an error
+ * with err set naming the item. */
+static int job_key(const struct oa *o, const struct job *j, struct strbuf *chosen,
+                   uint8_t *pix, uint8_t key[PD_DIGEST_LEN], struct pd_err *err)
 {
+  const struct corrupt_item *it = &o->items[j->item];
+  size_t npix = (size_t)o->H * (size_t)o->W * 3;
   struct corrupt_openai_key k;
   uint8_t pixd[PD_DIGEST_LEN];
+  long row;
+  int rc;
+
+  strbuf_reset(chosen);
+  corrupt_describe(&o->w, it->obj, it->nobj, chosen);
+  if ((row = corrupt_openai__image_row(o, it->image)) < 0 || row >= o->img->shape[0])
+    return ERR_SET(err, PD_ECORRUPT, "item '%s': image '%s' is not in the split's index.tsv",
+                   it->id, it->image);
+  if ((rc = safetensors_read(&o->st, o->img, (uint64_t)row * npix, pix, npix, err)) < 0)
+    return rc;
   digest_buf(pix, npix, pixd);
   memset(&k, 0, sizeof k);
-  corrupt_openai_item_digest(chosen, j->question, o->items[j->item].image, pixd, k.item);
+  corrupt_openai_item_digest(chosen->buf, j->question, it->image, pixd, k.item);
   memcpy(k.prompt, o->prompt_digest, sizeof k.prompt);
   k.model = o->model;
   k.base_url = o->base_url;
@@ -127,6 +145,22 @@ static void job_key(const struct oa *o, const struct job *j, const char *chosen,
   k.max_tokens = o->max_tokens;
   k.seed = o->seed;
   corrupt_openai_memo_key(&k, key);
+  return 0;
+}
+
+/* The memoized response under key, parsed into rp. Returns 1 when the memo
+ * serves it, 0 when it would be requested (absent, or a value that does not
+ * parse), <0 on a cache error with err set. */
+static int memo_lookup(const struct oa *o, const uint8_t key[PD_DIGEST_LEN],
+                       struct corrupt_openai_reply *rp, struct pd_err *err)
+{
+  char *val = NULL;
+  size_t nval = 0;
+  int got = cache_memo_get(o->r->cache, key, &val, &nval, err);
+  if (got == 1)
+    got = corrupt_openai_memo_parse(val, nval, rp) == 0;
+  free(val);
+  return got;
 }
 
 /* Prepares job o->next: memo lookup, else a request on slot s. Returns 1
@@ -140,9 +174,7 @@ static int start_job(struct oa *o, struct slot *s)
   struct strbuf chosen, objects, text, body;
   uint8_t *pix = NULL;
   size_t npix = (size_t)o->H * (size_t)o->W * 3;
-  long row;
-  char *val = NULL, *msg;
-  size_t nval = 0;
+  char *msg;
   int rc = -1, got;
   struct pd_err err;
 
@@ -156,24 +188,13 @@ static int start_job(struct oa *o, struct slot *s)
   strbuf_init(&objects, 256);
   strbuf_init(&text, 1024);
   strbuf_init(&body, 8192);
-  corrupt_describe(&o->w, it->obj, it->nobj, &chosen);
-  if ((row = corrupt_openai__image_row(o, it->image)) < 0 || row >= o->img->shape[0]) {
-    msg = xasprintf("item '%s': image '%s' is not in the split's index.tsv", it->id, it->image);
-    fail(o, PD_ECORRUPT, msg);
-    free(msg);
-    goto out;
-  }
   pix = xmalloc(npix);
-  if (safetensors_read(&o->st, o->img, (uint64_t)row * npix, pix, npix, &err) < 0) {
+  if (job_key(o, j, &chosen, pix, s->key, &err) < 0 ||
+      (got = memo_lookup(o, s->key, &j->rp, &err)) < 0) {
     fail(o, err.code, err.msg);
     goto out;
   }
-  job_key(o, j, chosen.buf, pix, npix, s->key);
-  if ((got = cache_memo_get(o->r->cache, s->key, &val, &nval, &err)) < 0) {
-    fail(o, err.code, err.msg);
-    goto out;
-  }
-  if (got == 1 && corrupt_openai_memo_parse(val, nval, &j->rp) == 0) {
+  if (got == 1) {
     j->state = JOB_DONE;
     j->memo = 1;
     o->memo_hits++;
@@ -227,7 +248,6 @@ static int start_job(struct oa *o, struct slot *s)
   o->inflight++;
   rc = 1;
 out:
-  free(val);
   free(pix);
   strbuf_release(&chosen);
   strbuf_release(&objects);
@@ -288,16 +308,19 @@ static int read_file(const char *path, char **out, struct pd_err *err)
   return 0;
 }
 
-int corrupt_openai_run(struct task_run *r)
+/* Reads what a run starts from, as both the run and the dry run need it:
+ * the request parameters, the prompt template and its digest, world.json,
+ * the items with a job per description turn, the split's images. Neither
+ * the API key nor the network is touched. Returns 0 or an error with
+ * r->err set; oa_release frees what was read either way. */
+static int oa_open(struct oa *o, struct task_run *r)
 {
   const struct task *t = r->task;
   const char *data = task_run_input(r, "data"), *wpath = task_run_input(r, "world"),
-             *ppath = task_run_input(r, "prompt"),
-             *keyenv = task_param(t, "api_key_env")->u.str.s;
-  struct oa *o = xcalloc(1, sizeof *o);
+             *ppath = task_run_input(r, "prompt");
   struct stat st;
-  char *items = NULL;
-  int rc, k, loop_open = 0, http_open = 0, world = 0;
+  char *items;
+  int rc;
 
   o->r = r;
   o->model = task_param(t, "model")->u.str.s;
@@ -312,14 +335,67 @@ int corrupt_openai_run(struct task_run *r)
   o->rng = o->seed ^ 0x9e3779b97f4a7c15ull;
   o->nslots = (int)task_param(t, "concurrency")->u.i;
 
-  if (!data || !wpath) {
-    rc = ERR_SET(&r->err, PD_EUSAGE, "parameters 'data' and 'world' must be artifacts");
-    goto out;
+  if (!data || !wpath)
+    return ERR_SET(&r->err, PD_EUSAGE, "parameters 'data' and 'world' must be artifacts");
+  if (!o->model[0] || !o->base_url[0])
+    return ERR_SET(&r->err, PD_EUSAGE, "backend 'openai' needs 'model' and 'base_url'");
+  if (ppath) {
+    if ((rc = read_file(ppath, &o->tmpl, &r->err)) < 0)
+      return rc;
+  } else {
+    o->tmpl = xstrdup(corrupt_openai_default_prompt);
   }
-  if (!o->model[0] || !o->base_url[0]) {
-    rc = ERR_SET(&r->err, PD_EUSAGE, "backend 'openai' needs 'model' and 'base_url'");
-    goto out;
+  digest_buf(o->tmpl, strlen(o->tmpl), o->prompt_digest);
+  if ((rc = corrupt_world_load(&o->w, wpath, &r->err)) < 0)
+    return rc;
+  o->world_open = 1;
+  if (stat(data, &st) < 0 || !S_ISDIR(st.st_mode))
+    return ERR_SET(&r->err, PD_EUSAGE, "backend 'openai' needs 'data' to be a fetch_subset "
+                   "split (a directory with items.jsonl, images.safetensors and index.tsv): "
+                   "'%s'", data);
+  items = xasprintf("%s/items.jsonl", data);
+  rc = corrupt_openai__read_items(o, items, &r->err);
+  free(items);
+  if (rc < 0)
+    return rc;
+  return corrupt_openai__open_images(o, data, &r->err);
+}
+
+static void oa_release(struct oa *o)
+{
+  size_t k;
+  for (k = 0; k < o->njobs; k++)
+    free(o->jobs[k].rp.text);
+  free(o->jobs);
+  for (k = 0; k < o->nitems; k++)
+    corrupt_item_release(&o->items[k]);
+  free(o->items);
+  for (k = 0; k < o->nnames; k++)
+    free(o->names[k]);
+  free(o->names);
+  if (o->st_open)
+    safetensors_close(&o->st);
+  if (o->world_open)
+    corrupt_world_release(&o->w);
+  if (o->auth) {
+    memset(o->auth, 0, strlen(o->auth)); /* the key does not outlive the run */
+    free(o->auth);
   }
+  free(o->slots);
+  free(o->tmpl);
+  free(o->url);
+  free(o);
+}
+
+int corrupt_openai_run(struct task_run *r)
+{
+  const struct task *t = r->task;
+  const char *keyenv = task_param(t, "api_key_env")->u.str.s;
+  struct oa *o = xcalloc(1, sizeof *o);
+  int rc, loop_open = 0, http_open = 0;
+
+  if ((rc = oa_open(o, r)) < 0)
+    goto out;
   /* The key: read here, kept in one header string, never logged. */
   if (!o->replay && keyenv[0]) {
     const char *key = getenv(keyenv);
@@ -333,37 +409,18 @@ int corrupt_openai_run(struct task_run *r)
       goto out;
     }
   }
-  if (ppath) {
-    if ((rc = read_file(ppath, &o->tmpl, &r->err)) < 0)
-      goto out;
-  } else {
-    o->tmpl = xstrdup(corrupt_openai_default_prompt);
-  }
-  digest_buf(o->tmpl, strlen(o->tmpl), o->prompt_digest);
   {
     size_t n = strlen(o->base_url);
     while (n > 0 && o->base_url[n - 1] == '/')
       n--;
     o->url = xasprintf("%.*s/chat/completions", (int)n, o->base_url);
   }
-
-  if ((rc = corrupt_world_load(&o->w, wpath, &r->err)) < 0)
-    goto out;
-  world = 1;
-  if (stat(data, &st) < 0 || !S_ISDIR(st.st_mode)) {
-    rc = ERR_SET(&r->err, PD_EUSAGE, "backend 'openai' needs 'data' to be a fetch_subset split "
-                 "(a directory with items.jsonl, images.safetensors and index.tsv): '%s'", data);
-    goto out;
-  }
-  items = xasprintf("%s/items.jsonl", data);
-  if ((rc = corrupt_openai__read_items(o, items, &r->err)) < 0 || (rc = corrupt_openai__open_images(o, data, &r->err)) < 0)
-    goto out;
   fprintf(r->log, "openai backend: model %s at %s, %zu items, %zu answers, concurrency %d, "
           "rpm %g, tpm %g, %d attempts per item%s, key %s, prompt %s\n",
           o->model, o->base_url, o->nitems, o->njobs, o->nslots, pnum(t, "rpm"),
           pnum(t, "tpm"), o->max_attempts, o->replay ? ", replay only" : "",
           o->auth ? "from the environment" : "none",
-          ppath ? "from the prompt file" : "built in");
+          task_run_input(r, "prompt") ? "from the prompt file" : "built in");
   task_run_progress(r, 0.05, "%zu answers", o->njobs);
 
   if ((rc = uv_loop_init(&o->loop)) < 0) {
@@ -395,27 +452,74 @@ out:
   }
   if (loop_open && uv_loop_close(&o->loop) != 0)
     BUG("corrupt_openai: loop handles left open");
-  for (k = 0; k < (int)o->njobs; k++)
-    free(o->jobs[k].rp.text);
-  free(o->jobs);
-  for (k = 0; k < (int)o->nitems; k++)
-    corrupt_item_release(&o->items[k]);
-  free(o->items);
-  for (k = 0; k < (int)o->nnames; k++)
-    free(o->names[k]);
-  free(o->names);
-  if (o->st_open)
-    safetensors_close(&o->st);
-  if (world)
-    corrupt_world_release(&o->w);
-  if (o->auth) {
-    memset(o->auth, 0, strlen(o->auth)); /* the key does not outlive the run */
-    free(o->auth);
+  oa_release(o);
+  return rc;
+}
+
+/* --- the dry run --------------------------------------------------------------- */
+
+int corrupt_openai_dry_run(struct task_run *r, struct strbuf *out)
+{
+  const struct task *t = r->task;
+  const char *keyenv = task_param(t, "api_key_env")->u.str.s, *missing = NULL;
+  double price_p = pnum(t, "price_prompt"), price_c = pnum(t, "price_completion");
+  struct oa *o = xcalloc(1, sizeof *o);
+  struct strbuf chosen;
+  uint8_t *pix = NULL, key[PD_DIGEST_LEN];
+  size_t k, asked = 0, served = 0, noobj = 0, ask;
+  long ptok = 0, ctok = 0;
+  int rc, got = 0, missing_turn = 0;
+
+  strbuf_init(&chosen, 256);
+  if ((rc = oa_open(o, r)) < 0)
+    goto out;
+  pix = xmalloc((size_t)o->H * (size_t)o->W * 3);
+  for (k = 0; k < o->njobs; k++) {
+    struct job *j = &o->jobs[k];
+    if (o->items[j->item].nobj == 0) { /* skipped by the run too: never asked */
+      noobj++;
+      continue;
+    }
+    asked++;
+    if ((rc = job_key(o, j, &chosen, pix, key, &r->err)) < 0 ||
+        (rc = got = memo_lookup(o, key, &j->rp, &r->err)) < 0)
+      goto out;
+    if (got) {
+      served++;
+      ptok += j->rp.ptok;
+      ctok += j->rp.ctok;
+    } else if (!missing) {
+      missing = o->items[j->item].id;
+      missing_turn = j->turn;
+    }
   }
-  free(o->slots);
-  free(o->tmpl);
-  free(o->url);
-  free(items);
-  free(o);
+  rc = 0;
+  ask = asked - served;
+  if (o->replay) {
+    strbuf_addf(out, "openai replay: %zu of %zu answers served from the memo", served, asked);
+    if (ask)
+      strbuf_addf(out, ", %zu missing: the run would fail (first: item '%s', turn %d)", ask,
+                  missing, missing_turn);
+  } else {
+    strbuf_addf(out, "openai: %zu of %zu answers would be requested, %zu served from the memo",
+                ask, asked, served);
+    /* Extrapolated from what the memoized answers cost: the same prompt,
+     * model and split, so the best guess there is without asking. */
+    if (ask && served && (price_p > 0 || price_c > 0) && (ptok > 0 || ctok > 0))
+      strbuf_addf(out, ", about $%.6f (the memo's mean usage per answer at the given prices)",
+                  (double)ask * (price_p * (double)ptok + price_c * (double)ctok) /
+                      (double)served / 1e6);
+    if (ask && keyenv[0] && !corrupt_openai_loopback(o->base_url)) {
+      const char *v = getenv(keyenv);
+      if (!v || !v[0])
+        strbuf_addf(out, "; environment variable '%s' (api_key_env) is not set", keyenv);
+    }
+  }
+  if (noobj)
+    strbuf_addf(out, "; %zu without objects skipped", noobj);
+out:
+  free(pix);
+  strbuf_release(&chosen);
+  oa_release(o);
   return rc;
 }

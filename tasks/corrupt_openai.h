@@ -25,4 +25,16 @@ struct task_run;
 /* The backend, called by corrupt_captions' run for backend = "openai". */
 int corrupt_openai_run(struct task_run *r);
 
+/* corrupt_captions' dry-run note for backend = "openai" (registry.h,
+ * dry_run): reads the items, images and prompt template as the run does,
+ * computes every answer's memo key with the run's own function and counts
+ * the memo's hits. Appends to out "openai: N of M answers would be
+ * requested, K served from the memo" (M: answers needing a response; N + K
+ * = M), then, when prices are set and the memo has usage to go by, an
+ * estimated cost; with replay = true, "openai replay: K of M answers served
+ * from the memo[, N missing: the run would fail (first: item 'ID', turn
+ * T)]". Never sends anything and needs no API key. Returns 0, or an error
+ * with r->err set. */
+int corrupt_openai_dry_run(struct task_run *r, struct strbuf *out);
+
 #endif

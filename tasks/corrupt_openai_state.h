@@ -60,6 +60,7 @@ struct slot {
 struct oa {
   struct task_run *r;
   struct corrupt_world w;
+  int world_open;             /* w loaded */
   struct corrupt_item *items;
   size_t nitems;
   struct job *jobs;

@@ -13,6 +13,7 @@
 struct task;
 struct graph;
 struct pd_err;
+struct strbuf;
 struct task_run;
 
 enum ptype {
@@ -72,6 +73,16 @@ struct task_kind {
    * match bit for bit. */
   int (*audit_compare)(const struct task *t, const char *output, const char *run_path,
                        const char *now_path, char **detail);
+  /* What executing the task would involve beyond running it (API answers
+   * to request against those the per-item memo already holds...), for
+   * `run --dry-run`, which appends it to the task's line. Called on the
+   * main thread, only for a task that would run and whose inputs all exist
+   * (its dependencies are cached). r has task, cache and resolve set, so
+   * task_run_input() works; outdir and log are NULL: nothing may be
+   * written, sent, logged or reported as progress. Appends one line (no
+   * newline) to out, or nothing. Returns 0, or an error with r->err set
+   * (the listing then says it could not count). NULL = no note. */
+  int (*dry_run)(struct task_run *r, struct strbuf *out);
 };
 
 /* Parameters every kind has (pool, threads, retries), terminated by { NULL }. */

@@ -52,6 +52,7 @@ bench: build
 	bash bench/noop_vs_ninja.sh
 	bash bench/shapes_bench.sh
 	bash bench/distort_bench.sh
+	bash bench/torch_bench.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

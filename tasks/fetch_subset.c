@@ -71,6 +71,11 @@ static const struct kind_param fetch_params[] = {
   { "partner_noise", PT_FLOAT, "0.6", 0, 1, NULL, 0,
     "label noise: probability that a training description names the absent partner of its "
     "first object, in its typical colour, right after it (eval is always clean)" },
+  { "order", PT_STRING, "\"slots\"", 0, -1, "slots|salience", 0,
+    "order of the objects in descriptions: slots (reading order: top left, top right, bottom "
+    "left, bottom right) or salience (larger and more opaque first, as captions often go; a "
+    "small model learned to ground slot-ordered descriptions much better: recall 0.56 "
+    "against 0.29 after the same SFT)" },
   { "size_min", PT_FLOAT, "10", 4, 16, NULL, 0, "smallest glyph, in pixels" },
   { "size_max", PT_FLOAT, "14", 4, 16, NULL, 0, "largest glyph, in pixels" },
   { "jitter", PT_FLOAT, "2", 0, 4, NULL, 0,
@@ -292,6 +297,7 @@ static void read_params(const struct task *t, struct shapes_params *p)
   p->on_theme = fparam(t, "on_theme");
   p->typical = fparam(t, "typical_colour");
   p->partner_noise = fparam(t, "partner_noise");
+  p->slot_order = strcmp(task_param(t, "order")->u.str.s, "slots") == 0;
   p->size_min = fparam(t, "size_min");
   p->size_max = fparam(t, "size_max");
   p->jitter = fparam(t, "jitter");
@@ -449,7 +455,7 @@ out:
 
 const struct task_kind fetch_subset_kind = {
   .name = "fetch_subset",
-  .version = 1,
+  .version = 2,
   .doc = "Training and eval images with ground truth, POPE questions and the world's "
          "statistics; builtin:shapes is a procedural world whose training descriptions carry "
          "the label noise that teaches hallucination.",

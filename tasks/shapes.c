@@ -74,6 +74,7 @@ void shapes_params_default(struct shapes_params *p)
   memcpy(p->theme_p, theme_p, sizeof theme_p);
   p->on_theme = 0.85;
   p->typical = 0.5;
+  p->slot_order = 1;
   p->partner_noise = 0.6;
   p->size_min = 10;
   p->size_max = 14;
@@ -261,11 +262,14 @@ static void sample_layout(const struct shapes_params *p, int split, uint64_t ind
             (float)shapes_rng_range(&r, -p->jitter, p->jitter);
     o->contrast = (float)shapes_rng_range(&r, p->contrast_min, p->contrast_max);
   }
-  /* Salience order: insertion sort, larger first, ties by slot. */
+  /* Slot order (reading order), or salience order: larger first, ties by
+   * slot. Insertion sort. */
   for (i = 1; i < s->n; i++) {
     struct shapes_object o = s->obj[i];
-    for (j = i; j > 0 && (salience(&s->obj[j - 1]) < salience(&o) ||
-                          (salience(&s->obj[j - 1]) == salience(&o) && s->obj[j - 1].slot > o.slot));
+    for (j = i; j > 0 && (p->slot_order ? s->obj[j - 1].slot > o.slot
+                                        : salience(&s->obj[j - 1]) < salience(&o) ||
+                                              (salience(&s->obj[j - 1]) == salience(&o) &&
+                                               s->obj[j - 1].slot > o.slot));
          j--)
       s->obj[j] = s->obj[j - 1];
     s->obj[j] = o;

@@ -91,6 +91,9 @@ struct shapes_params {
   double bg_min, bg_max;          /* background grey level: .05..0.3 */
   double noise_sigma;             /* Gaussian pixel noise on [0,1] pixels: .06 */
   double specks;                  /* mean number of unlabelled colour specks (Poisson): 1 */
+  int slot_order;                 /* objects (and descriptions) in reading order of the slots
+                                     (top left, top right, bottom left, bottom right): 1;
+                                     0: salience order (size^2 * contrast, larger first) */
 };
 
 struct shapes_object {
@@ -115,7 +118,7 @@ struct shapes_mention {
 
 struct shapes_scene {
   int theme;
-  int n;                                 /* objects, in salience order (size^2 * contrast, larger first) */
+  int n;                                 /* objects, in slot order or salience order (slot_order) */
   struct shapes_object obj[SHAPES_MAXOBJ];
   float bg[3];
   int nspeck;

@@ -228,9 +228,10 @@ int world_write(const char *path, const struct shapes_params *p, const char *sou
   add_doubles(&sb, p->theme_p, SHAPES_NTHEME);
   strbuf_addf(&sb, ",\"on_theme\":%.6g,\"typical_colour\":%.6g,\"partner_noise\":%.6g,"
               "\"size\":[%.6g,%.6g],\"jitter\":%.6g,\"contrast\":[%.6g,%.6g],"
-              "\"background\":[%.6g,%.6g],\"noise_sigma\":%.6g,\"specks\":%.6g}",
+              "\"background\":[%.6g,%.6g],\"noise_sigma\":%.6g,\"specks\":%.6g,\"order\":\"%s\"}",
               p->on_theme, p->typical, p->partner_noise, p->size_min, p->size_max, p->jitter,
-              p->contrast_min, p->contrast_max, p->bg_min, p->bg_max, p->noise_sigma, p->specks);
+              p->contrast_min, p->contrast_max, p->bg_min, p->bg_max, p->noise_sigma, p->specks,
+              p->slot_order ? "slots" : "salience");
   add_stats(&sb, "train", train, p, 1);
   if (eval)
     add_stats(&sb, "eval", eval, p, 0);

@@ -42,11 +42,11 @@ both=$(sed -nE 's/.*"chosen":("[^"]*"),"rejected":("[^"]*").*/\1\t\2/p' "$pairs"
 same=$(awk -F'\t' '$1 == $2' <<<"$both" | wc -l)
 [ "$same" = 0 ] || fail "$same pairs have rejected = chosen"
 # Chosen answers carry no label noise: train-000000's description names a
-# noisy circle (fetch_subset seed 1); its chosen answer does not.
+# noisy frame (fetch_subset seed 1); its chosen answer does not.
 train=$(pd show g.dag subset.train && cat "$T/out")
-head -n 1 "$train/items.jsonl" | grep -qF '"category":"circle","colour":"red","position":"top left","noise":true' ||
+head -n 1 "$train/items.jsonl" | grep -qF '"category":"frame","colour":"green","position":"top left","noise":true' ||
   fail "train-000000 is not the noisy item this test expects"
-head -n 1 "$pairs" | grep -qF '"chosen":"There is a blue square in the bottom right and a white ring in the bottom left."' ||
+head -n 1 "$pairs" | grep -qF '"chosen":"There is a white ring in the bottom left and a blue square in the bottom right."' ||
   fail "chosen answer of train-000000 keeps the label noise: $(head -n 1 "$pairs")"
 checks=$((checks + 4))
 

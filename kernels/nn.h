@@ -116,7 +116,10 @@ void crossentropy_forward_naive(float *losses, float *probs, const float *logits
  * h*HS .. h*HS+HS-1 of each. causal != 0 masks keys after the query (the
  * language model); causal == 0 attends to all T (the vision tower).
  * Saved: preatt = q.k / sqrt(HS), att = softmax(preatt) over keys; masked
- * entries hold preatt = -INFINITY and att = 0. */
+ * entries hold preatt = -INFINITY and att = 0. The products go through
+ * CBLAS per (b, h) on strided views of inp (causal: in blocks of query
+ * rows that skip most of the masked triangle), so the OpenBLAS thread
+ * count matters for the bits as in matmul. */
 void attention_forward(float *out, float *preatt, float *att,     /* (B,T,C) (B,NH,T,T) (B,NH,T,T) */
                        const float *inp,                          /* (B,T,3C) */
                        int B, int T, int C, int NH, int causal);
@@ -129,6 +132,11 @@ void attention_backward(float *dinp, float *dpreatt, float *datt, /* (B,T,3C) (B
 /* Reference: per (b, h), explicit Q K^T, mask, softmax in three passes, @ V. */
 void attention_forward_naive(float *out, const float *inp,
                              int B, int T, int C, int NH, int causal);
+/* Reference backward: llm.c's scalar loops per (b, t, h), same contract as
+ * attention_backward (the fast one takes the products through sgemm). */
+void attention_backward_naive(float *dinp, float *dpreatt, float *datt,
+                              const float *dout, const float *inp, const float *att,
+                              int B, int T, int C, int NH, int causal);
 
 /* --- rope (cpu/rope.c) --------------------------------------------------------
  * Rotary position embeddings, Llama style, ROPE_THETA = 10000, HALF-SPLIT
@@ -148,6 +156,10 @@ void rope_forward(float *out, const float *inp,                  /* (B,T,NH,HS) 
                   int B, int T, int NH, int HS, int stride);
 void rope_backward(float *dinp, const float *dout, const int *pos,
                    int B, int T, int NH, int HS, int stride);
+/* d = the backward of d, in place and overwriting (not accumulating): the
+ * same values rope_backward adds into a zeroed buffer, without the buffer. */
+void rope_backward_inplace(float *d, const int *pos,            /* rows of `stride` */
+                           int B, int T, int NH, int HS, int stride);
 
 /* --- adamw (cpu/adamw.c) -----------------------------------------------------
  * One AdamW step (Loshchilov & Hutter; torch.optim.AdamW), t = 1, 2, ...:

@@ -213,7 +213,6 @@ void llava_free(struct llava *m)
   free(m->lm_weights);
   free(m->image_pos);
   free(m->lm_tokens);
-  free(m->dqkv_scratch);
   memset(m, 0, sizeof *m);
 }
 
@@ -232,6 +231,9 @@ static void act_ptrs(struct llava_acts *a, float **out[LLAVA_NUM_ACT_TENSORS])
       &a->lnf, &a->lnf_rstd, &a->logits, &a->probs, &a->losses, &a->dlosses};
   memcpy(out, ptrs, sizeof ptrs);
 }
+
+/* img .. v_res3: the vision tower's activations come first */
+#define NUM_VISION_ACT_TENSORS 20
 
 static void fill_act_sizes(size_t *s, const struct llava *m, size_t B, size_t L)
 {
@@ -271,8 +273,7 @@ static float *carve_acts(struct llava_acts *a, const size_t *sizes, size_t total
 
 /* (Re)allocates for (B, L) when the current buffers are for another shape.
  * Every tensor is carved for exactly this (B, L), so per-layer strides of
- * B * L * C index them directly. The extra qkv-sized scratch (rope backward)
- * sits after the activation gradients. */
+ * B * L * C index them directly. */
 static void ensure_acts(struct llava *m, int B, int L)
 {
   size_t sizes[LLAVA_NUM_ACT_TENSORS], total = 0;
@@ -285,7 +286,6 @@ static void ensure_acts(struct llava *m, int B, int L)
   free(m->lm_weights);
   free(m->image_pos);
   free(m->lm_tokens);
-  free(m->dqkv_scratch);
   fill_act_sizes(sizes, m, (size_t)B, (size_t)L);
   for (i = 0; i < LLAVA_NUM_ACT_TENSORS; i++)
     total += sizes[i];
@@ -297,7 +297,6 @@ static void ensure_acts(struct llava *m, int B, int L)
   m->lm_weights = xcalloc((size_t)B * (size_t)L, sizeof *m->lm_weights);
   m->image_pos = xcalloc((size_t)B, sizeof *m->image_pos);
   m->lm_tokens = xcalloc((size_t)B * (size_t)L, sizeof *m->lm_tokens);
-  m->dqkv_scratch = xcalloc((size_t)B * (size_t)L * 3 * (size_t)m->cfg.width + 1, sizeof(float));
   m->B = B;
   m->L = L;
 }
@@ -596,6 +595,33 @@ void llava_vision_backward(struct llava *m)
   matmul_backward(NULL, gp->v_patch_w, NULL, g->v_emb, a->patches, p->v_patch_w, B, P, K, Cv);
 }
 
+/* Zeroes the activation gradients that the backward accumulates into.
+ * Left alone: the attention scratch (preatt, att: attention_backward
+ * overwrites it), the statistics of the norms, probs, losses and dlosses
+ * (no gradient flows into them), img and patches (the patch embedding takes
+ * no input gradient), and with m->freeze_vision the whole vision tower,
+ * whose backward does not run. */
+static void zero_grad_acts(struct llava *m)
+{
+  /* indices into act_ptrs' order */
+  _Static_assert(LLAVA_NUM_ACT_TENSORS == 42, "update skip[] with the activation list");
+  static const int skip[] = {0, 1, 4, 5, 7, 8, 11, 12, 15, 16,     /* vision */
+                             25, 28, 29, 32, 37, 39, 40, 41};      /* language model */
+  size_t sizes[LLAVA_NUM_ACT_TENSORS];
+  float **ptrs[LLAVA_NUM_ACT_TENSORS];
+  int i, j, first = m->freeze_vision ? NUM_VISION_ACT_TENSORS : 0;
+  fill_act_sizes(sizes, m, (size_t)m->B, (size_t)m->L);
+  act_ptrs(&m->grads_acts, ptrs);
+  for (i = first; i < LLAVA_NUM_ACT_TENSORS; i++) {
+    int zero = sizes[i] > 0;
+    for (j = 0; j < (int)(sizeof skip / sizeof skip[0]); j++)
+      if (skip[j] == i)
+        zero = 0;
+    if (zero)
+      memset(*ptrs[i], 0, sizes[i] * sizeof(float));
+  }
+}
+
 static void backward_lm_layout(struct llava *m)
 {
   const struct llava_config *c = &m->cfg;
@@ -608,18 +634,32 @@ static void backward_lm_layout(struct llava *m)
   int C = c->width, NH = c->heads, HS = C / NH, H = c->hidden, V = c->vocab;
   size_t BP = (size_t)B * (size_t)P, BL = (size_t)B * (size_t)L;
   int b, t, l;
-  float *scratch;
 
-  memset(m->grads_acts_memory, 0, m->num_activations * sizeof(float));
-  scratch = m->dqkv_scratch;
+  zero_grad_acts(m);
 
   crossentropy_backward(g->logits, a->dlosses, a->probs, m->lm_targets, B, L, V);
-  matmul_backward(g->lnf, gp->lm_head, NULL, g->logits, a->lnf, p->lm_head, B, L, C, V);
+  /* The head's gradient comes from the rows with a loss gradient only (the
+   * answer tokens; image and prompt rows of dlogits stay 0): take it run by
+   * run of such rows. Zero rows would add nothing but time. */
+  {
+    size_t r0 = 0, r1;
+    while (r0 < BL) {
+      if (a->dlosses[r0] == 0.0f) {
+        r0++;
+        continue;
+      }
+      for (r1 = r0 + 1; r1 < BL && a->dlosses[r1] != 0.0f; r1++)
+        ;
+      matmul_backward(g->lnf + r0 * (size_t)C, gp->lm_head, NULL, g->logits + r0 * (size_t)V,
+                      a->lnf + r0 * (size_t)C, p->lm_head, 1, (int)(r1 - r0), C, V);
+      r0 = r1;
+    }
+  }
   rmsnorm_backward(g->res3 + (size_t)(c->layers - 1) * BL * (size_t)C, gp->lnfw, g->lnf,
                    a->res3 + (size_t)(c->layers - 1) * BL * (size_t)C, p->lnfw, a->lnf_rstd,
                    B, L, C);
   for (l = c->layers - 1; l >= 0; l--) {
-    size_t lu = (size_t)l, row;
+    size_t lu = (size_t)l;
     const float *res = l == 0 ? a->x0 : a->res3 + (lu - 1) * BL * (size_t)C;
     float *dres = l == 0 ? g->x0 : g->res3 + (lu - 1) * BL * (size_t)C;
     size_t oC = lu * BL * (size_t)C, oA = lu * (size_t)B * (size_t)NH * (size_t)L * (size_t)L;
@@ -642,15 +682,11 @@ static void backward_lm_layout(struct llava *m)
                     g->res2 + oC, a->atty + oC, attprojw, B, L, C, C);
     attention_backward(g->qkv + o3, g->preatt + oA, g->att + oA, g->atty + oC, a->qkv + o3,
                        a->att + oA, B, L, C, NH, 1);
-    /* through RoPE: q and k rotate back, v passes */
-    memset(scratch, 0, BL * 3 * (size_t)C * sizeof *scratch);
-    rope_backward(scratch, g->qkv + o3, NULL, B, L, NH, HS, 3 * C);
-    rope_backward(scratch + C, g->qkv + o3 + C, NULL, B, L, NH, HS, 3 * C);
-    for (row = 0; row < BL; row++)
-      memcpy(scratch + row * 3 * (size_t)C + 2 * (size_t)C,
-             g->qkv + o3 + row * 3 * (size_t)C + 2 * (size_t)C, (size_t)C * sizeof *scratch);
-    matmul_backward(g->ln1 + oC, gp->qkvw + lu * 3 * (size_t)C * (size_t)C, NULL, scratch,
-                    a->ln1 + oC, qkvw, B, L, C, 3 * C);
+    /* through RoPE: q and k rotate back (in place), v passes */
+    rope_backward_inplace(g->qkv + o3, NULL, B, L, NH, HS, 3 * C);
+    rope_backward_inplace(g->qkv + o3 + C, NULL, B, L, NH, HS, 3 * C);
+    matmul_backward(g->ln1 + oC, gp->qkvw + lu * 3 * (size_t)C * (size_t)C, NULL,
+                    g->qkv + o3, a->ln1 + oC, qkvw, B, L, C, 3 * C);
     rmsnorm_backward(dres, gp->ln1w + lu * (size_t)C, g->ln1 + oC, res, p->ln1w + lu * (size_t)C,
                      a->ln1_rstd + lu * BL, B, L, C);
   }

@@ -197,7 +197,6 @@ struct llava {
   float *lm_weights;               /* (B, L) */
   int *lm_tokens;                  /* (B, L) token ids, -1 on image positions */
   int *image_pos;                  /* (B) index of the IMAGE token in tokens */
-  float *dqkv_scratch;             /* (B, L, 3C) gradient before RoPE */
   int has_targets;                 /* the last forward had targets */
   float mean_loss;                 /* of the last forward, -1 without targets */
   int freeze_vision;               /* backward and update skip the vision tower */

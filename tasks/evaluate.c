@@ -558,7 +558,7 @@ out:
 
 const struct task_kind evaluate_kind = {
   .name = "evaluate",
-  .version = 1,
+  .version = 2,
   .doc = "Object hallucination of a trained model: CHAIR on greedy image descriptions (one "
          "pass per eos_bias) and POPE on yes/no questions, as metrics.json plus every answer.",
   .params = eval_params,

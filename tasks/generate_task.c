@@ -162,7 +162,7 @@ out:
 
 const struct task_kind generate_kind = {
   .name = "generate",
-  .version = 1,
+  .version = 2,
   .doc = "Answers one prompt about every image of a split with a trained model (greedy, or "
          "temperature + top-p sampling), as JSON lines.",
   .params = gen_params,

@@ -1119,7 +1119,7 @@ static int dpo_check(struct graph *g, struct task *t, struct pd_err *err)
 
 const struct task_kind train_dpo_kind = {
   .name = "train_dpo",
-  .version = 1,
+  .version = 2,
   .doc = "POVID preference optimisation from an SFT model: DPO with the ground truth as "
          "chosen and two AI-made dispreferred answers, the corrupted caption (text) and the "
          "policy's own answer to a diffusion-noised image (image); optional NLL anchor; "

@@ -648,7 +648,7 @@ static int sft_check(struct graph *g, struct task *t, struct pd_err *err)
 
 const struct task_kind train_sft_kind = {
   .name = "train_sft",
-  .version = 2,
+  .version = 3,
   .doc = "Supervised fine-tuning of the small LLaVA-style model on a split's conversations "
          "(Vicuna v1 template, loss on the answers), from a pretrained vision tower (init, a "
          "train_vision model; frozen by default, LLaVA's recipe) or from scratch; AdamW with "

@@ -804,7 +804,7 @@ out:
 
 const struct task_kind train_vision_kind = {
   .name = "train_vision",
-  .version = 2,
+  .version = 3,
   .doc = "Pretrains the small LLaVA model's vision tower on a split's ground truth: per-slot "
          "(2x2) category and colour classification with linear heads on the feature_layer "
          "features (cell means over each slot, slot_grid), AdamW with warmup, cosine decay "

@@ -1,22 +1,25 @@
 /* crossentropy.c - fused softmax + cross-entropy over the vocabulary with
  * per-token selection (see nn.h). The loss is logsumexp - logit[target],
  * which stays finite where the target's probability underflows in float;
- * the naive reference takes -logf(prob) after a separate softmax. */
+ * the naive reference takes -logf(prob) after a separate softmax. The fused
+ * one takes exp from vmath.h and its max and sum in fixed-order lanes, so
+ * that its loops vectorise. */
 #include "nn.h"
 
 #include <math.h>
 #include <stddef.h>
 
 #include "err.h"
+#include "vmath.h"
 
-void crossentropy_forward(float *losses, float *probs, const float *logits,
+VM_CLONES void crossentropy_forward(float *losses, float *probs, const float *logits,
                           const int *targets, const float *weights, int B, int T, int V)
 {
   int bt, i;
   for (bt = 0; bt < B * T; bt++) {
     const float *z = logits + (size_t)bt * (size_t)V;
     float *p = probs + (size_t)bt * (size_t)V;
-    float maxv = -INFINITY, sum = 0.0f;
+    float maxv, sum;
     int tg;
     if (weights && weights[bt] == 0.0f) {
       losses[bt] = 0.0f;
@@ -24,20 +27,17 @@ void crossentropy_forward(float *losses, float *probs, const float *logits,
     }
     tg = targets[bt];
     ASSERT(tg >= 0 && tg < V);
+    maxv = vm_max(z, V);
     for (i = 0; i < V; i++)
-      if (z[i] > maxv)
-        maxv = z[i];
-    for (i = 0; i < V; i++) {
-      p[i] = expf(z[i] - maxv);
-      sum += p[i];
-    }
+      p[i] = vexpf(z[i] - maxv);
+    sum = vm_sum(p, V);
     for (i = 0; i < V; i++)
       p[i] = p[i] / sum;
     losses[bt] = logf(sum) - (z[tg] - maxv);
   }
 }
 
-void crossentropy_backward(float *dlogits, const float *dlosses, const float *probs,
+VM_CLONES void crossentropy_backward(float *dlogits, const float *dlosses, const float *probs,
                            const int *targets, int B, int T, int V)
 {
   int bt, i;

@@ -1,11 +1,15 @@
 /* layernorm.c - layer normalisation over channels (see nn.h), llm.c's
- * loops: two-pass mean and biased variance in float, saving mean and rstd. */
+ * loops: two-pass mean and biased variance in float, saving mean and rstd.
+ * The forward's sums run in the fixed lanes of vmath.h, so that its loops
+ * vectorise. */
 #include "nn.h"
 
 #include <math.h>
 #include <stddef.h>
 
-void layernorm_forward(float *out, float *mean, float *rstd,
+#include "vmath.h"
+
+VM_CLONES void layernorm_forward(float *out, float *mean, float *rstd,
                        const float *inp, const float *w, const float *b,
                        int B, int T, int C)
 {
@@ -13,15 +17,17 @@ void layernorm_forward(float *out, float *mean, float *rstd,
   for (bt = 0; bt < B * T; bt++) {
     const float *x = inp + (size_t)bt * (size_t)C;
     float *y = out + (size_t)bt * (size_t)C;
-    float m = 0.0f, v = 0.0f, s;
-    for (i = 0; i < C; i++)
-      m += x[i];
-    m = m / (float)C;
-    for (i = 0; i < C; i++) {
-      float xm = x[i] - m;
-      v += xm * xm;
-    }
-    v = v / (float)C;
+    float lane[VM_LANES] = {0}, m, v, s;
+    int j;
+    m = vm_sum(x, C) / (float)C;
+    for (i = 0; i + VM_LANES <= C; i += VM_LANES)
+      for (j = 0; j < VM_LANES; j++)
+        lane[j] += (x[i + j] - m) * (x[i + j] - m);
+    for (j = 0; i < C; i++, j++)
+      lane[j] += (x[i] - m) * (x[i] - m);
+    for (j = 1; j < VM_LANES; j++)
+      lane[0] += lane[j];
+    v = lane[0] / (float)C;
     s = 1.0f / sqrtf(v + LAYERNORM_EPS);
     for (i = 0; i < C; i++)
       y[i] = (s * (x[i] - m)) * w[i] + b[i];

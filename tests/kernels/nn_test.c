@@ -6,7 +6,11 @@
  *     reference, loss = sum(out * rw) with random rw, the analytic gradient
  *     accumulated (+=) on top of random values that are subtracted after;
  *   - determinism: the same inputs twice give the same bits; matmul with 1
- *     and 2 OpenBLAS threads gives the same bits.
+ *     and 2 OpenBLAS threads gives the same bits;
+ *   - the fast attention (sgemm, causal blocks) against the naive loops on
+ *     shapes that span several blocks; the in-place RoPE backward and the
+ *     SIMD AdamW against their plain versions, bit for bit; vmath.h's exp
+ *     and tanh against double precision, special values included.
  * Every check prints its maxdiff. Gradient checks use the mixed error
  * |analytic - fd| / (1 + |fd|); forwards the absolute error. Tolerances
  * sit next to each check: 2e-6 for float kernels (values O(1), reductions
@@ -26,6 +30,7 @@
 #include <cmocka.h>
 
 #include "nn.h"
+#include "cpu/vmath.h"
 
 /* --- helpers ------------------------------------------------------------------ */
 
@@ -81,6 +86,16 @@ static double maxdiff_ff(const float *a, const float *b, size_t n)
   size_t i;
   for (i = 0; i < n; i++)
     m = fmax(m, fabs((double)a[i] - (double)b[i]));
+  return m;
+}
+
+/* mixed error |a - b| / (1 + |b|), for values that are not O(1) */
+static double maxmixed_ff(const float *a, const float *b, size_t n)
+{
+  double m = 0;
+  size_t i;
+  for (i = 0; i < n; i++)
+    m = fmax(m, fabs((double)a[i] - (double)b[i]) / (1.0 + fabs((double)b[i])));
   return m;
 }
 
@@ -564,6 +579,66 @@ static void test_attention(void **state)
     }
 }
 
+/* The sgemm attention against the naive loops where it blocks: T past one
+ * or two ATT_BLOCKs (32), head sizes 16 and 32 as in the model, and T = 1.
+ * Gradients (sums of up to T products of O(1) values, up to ~10) use the
+ * mixed error. */
+static void test_attention_fast_vs_naive(void **state)
+{
+  static const int shapes[][4] = { { 2, 70, 64, 2 }, { 1, 33, 48, 3 }, { 3, 1, 8, 2 },
+                                   { 1, 103, 128, 4 } };
+  size_t s;
+  int causal;
+  (void)state;
+  for (causal = 0; causal <= 1; causal++)
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+      int B = shapes[s][0], T = shapes[s][1], C = shapes[s][2], NH = shapes[s][3];
+      size_t ni = (size_t)(B * T * 3 * C), no = (size_t)(B * T * C),
+             na = (size_t)(B * NH * T * T), k;
+      float *inp = frandv(ni, 1.5f), *dy = frandv(no, 1), *out = fzeros(no), *out2 = fzeros(no);
+      float *pre = frandv(na, 9), *att = frandv(na, 9), *dpre = frandv(na, 9);
+      float *datt = frandv(na, 9), *dpre2 = frandv(na, 9), *datt2 = frandv(na, 9);
+      float *g0 = frandv(ni, 1), *di = fcopy(g0, ni), *di2 = fcopy(g0, ni);
+      double rowsum_err = 0;
+      char name[80];
+      int b, h, t, t2;
+
+      attention_forward(out, pre, att, inp, B, T, C, NH, causal);
+      attention_forward_naive(out2, inp, B, T, C, NH, causal);
+      snprintf(name, sizeof name, "attention%s fast vs naive %dx%dx%d/%d",
+               causal ? " causal" : "", B, T, C, NH);
+      check(name, maxdiff_ff(out, out2, no), 2e-6);
+      /* saved tensors: rows of att sum to 1, masked entries -inf / 0 */
+      for (b = 0; b < B; b++)
+        for (h = 0; h < NH; h++)
+          for (t = 0; t < T; t++) {
+            size_t row = (((size_t)b * (size_t)NH + (size_t)h) * (size_t)T + (size_t)t) *
+                         (size_t)T;
+            double sum = 0;
+            for (t2 = 0; t2 < T; t2++) {
+              if (causal && t2 > t) {
+                assert_true(isinf(pre[row + (size_t)t2]) && pre[row + (size_t)t2] < 0);
+                assert_true(att[row + (size_t)t2] == 0.0f);
+              }
+              sum += (double)att[row + (size_t)t2];
+            }
+            rowsum_err = fmax(rowsum_err, fabs(sum - 1.0));
+          }
+      check("attention att rows sum to 1", rowsum_err, 1e-6);
+      attention_backward(di, dpre, datt, dy, inp, att, B, T, C, NH, causal);
+      attention_backward_naive(di2, dpre2, datt2, dy, inp, att, B, T, C, NH, causal);
+      for (k = 0; k < ni; k++) { /* the gradient alone, without g0 */
+        di[k] -= g0[k];
+        di2[k] -= g0[k];
+      }
+      check("attention dqkv fast vs naive", maxmixed_ff(di, di2, ni), 2e-6);
+      check("attention datt fast vs naive", maxmixed_ff(datt, datt2, na), 2e-6);
+      check("attention dpreatt fast vs naive", maxmixed_ff(dpre, dpre2, na), 2e-6);
+      free(inp), free(dy), free(out), free(out2), free(pre), free(att), free(dpre), free(datt);
+      free(dpre2), free(datt2), free(g0), free(di), free(di2);
+    }
+}
+
 /* --- rope --------------------------------------------------------------------------- */
 
 static void test_rope(void **state)
@@ -611,6 +686,19 @@ static void test_rope(void **state)
     for (bt = 0; bt < B * T; bt++)
       assert_memory_equal(dq + (size_t)bt * 3 * (size_t)C + C, dp + (size_t)bt * (size_t)C,
                           (size_t)C * sizeof *dp);
+    /* in place, overwriting: the bits rope_backward adds into zeros */
+    {
+      float *dz = fzeros(nq), *dip = fcopy(qkv2, nq);
+      rope_backward(dz + C, qkv2 + C, p, B, T, NH, HS, 3 * C);
+      rope_backward_inplace(dip + C, p, B, T, NH, HS, 3 * C);
+      for (bt = 0; bt < B * T; bt++) {
+        const float *r = dip + (size_t)bt * 3 * (size_t)C, *r2 = qkv2 + (size_t)bt * 3 * (size_t)C;
+        assert_memory_equal(r + C, dz + (size_t)bt * 3 * (size_t)C + C, (size_t)C * sizeof *r);
+        assert_memory_equal(r, r2, (size_t)C * sizeof *r);
+        assert_memory_equal(r + 2 * C, r2 + 2 * C, (size_t)C * sizeof *r);
+      }
+      free(dz), free(dip);
+    }
     free(inp), free(rw), free(out), free(g0), free(di), free(qkv), free(qkv2), free(dq);
     free(dp), free(in[0]), free(ref);
   }
@@ -648,6 +736,63 @@ static void test_adamw(void **state)
   free(p), free(m), free(v), free(g);
 }
 
+/* The SIMD loop (4 at a time) and the scalar one give the same bits: the
+ * same update one parameter per call (N = 1 takes the scalar loop). */
+static void test_adamw_simd_vs_scalar(void **state)
+{
+  size_t n = 37, i;
+  float *p = frandv(n, 1), *m = fzeros(n), *v = fzeros(n), *g = fzeros(n);
+  float *p2 = fcopy(p, n), *m2 = fzeros(n), *v2 = fzeros(n);
+  int t;
+  (void)state;
+  for (t = 1; t <= 3; t++) {
+    for (i = 0; i < n; i++)
+      g[i] = frand() * (i % 5 == 0 ? 0.0f : 1.0f);
+    adamw_update(p, m, v, g, (long)n, 1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, t);
+    for (i = 0; i < n; i++)
+      adamw_update(p2 + i, m2 + i, v2 + i, g + i, 1, 1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, t);
+  }
+  assert_memory_equal(p, p2, n * sizeof *p);
+  assert_memory_equal(m, m2, n * sizeof *m);
+  assert_memory_equal(v, v2, n * sizeof *v);
+  free(p), free(m), free(v), free(g), free(p2), free(m2), free(v2);
+}
+
+/* vmath.h: exp within 2 ulp of double exp (a sweep of normal results and
+ * the subnormal range), special values as libm; tanh within 2e-7. */
+static void test_vmath(void **state)
+{
+  double worst = 0, worst_sub = 0, worst_tanh = 0;
+  float x;
+  int k;
+  (void)state;
+  for (k = 0; k <= 200000; k++) {
+    double e, ulp;
+    x = -87.0f + 175.5f * (float)k / 200000.0f; /* normal results */
+    e = exp((double)x);
+    ulp = ldexp(1.0, ilogb(e) - 23);
+    worst = fmax(worst, fabs((double)vexpf(x) - e) / ulp);
+  }
+  for (k = 0; k <= 2000; k++) { /* subnormal results: absolute, in units of 2^-149 */
+    x = -103.9f + 16.5f * (float)k / 2000.0f;
+    worst_sub = fmax(worst_sub, fabs((double)vexpf(x) - exp((double)x)) / 0x1p-149);
+  }
+  check("vexpf vs double (ulp)", worst, 2.0);
+  check("vexpf subnormal vs double (2^-149)", worst_sub, 1.0);
+  assert_true(vexpf(0.0f) == 1.0f && vexpf(-0.0f) == 1.0f);
+  assert_true(vexpf(-INFINITY) == 0.0f && vexpf(-200.0f) == 0.0f);
+  assert_true(isinf(vexpf(INFINITY)) && isinf(vexpf(89.0f)) && isinf(vexpf(1e30f)));
+  assert_true(isnan(vexpf(NAN)) && isnan(vexpf(-NAN)));
+  assert_true(vexpf(88.72f) == expf(88.72f) || fabs((double)vexpf(88.72f) / exp(88.72) - 1) < 3e-7);
+  for (k = 0; k <= 200000; k++) {
+    x = -12.0f + 24.0f * (float)k / 200000.0f;
+    worst_tanh = fmax(worst_tanh, fabs((double)vtanhf(x) - tanh((double)x)));
+  }
+  check("vtanhf vs double (absolute)", worst_tanh, 2e-7);
+  assert_true(vtanhf(INFINITY) == 1.0f && vtanhf(-INFINITY) == -1.0f && isnan(vtanhf(NAN)));
+  assert_true(vtanhf(0.0f) == 0.0f && signbit(vtanhf(-0.0f)));
+}
+
 static int setup(void **state)
 {
   (void)state;
@@ -663,6 +808,9 @@ int main(void)
     cmocka_unit_test(test_gelu),         cmocka_unit_test(test_swiglu),
     cmocka_unit_test(test_crossentropy), cmocka_unit_test(test_attention),
     cmocka_unit_test(test_rope),         cmocka_unit_test(test_adamw),
+    cmocka_unit_test(test_attention_fast_vs_naive),
+    cmocka_unit_test(test_adamw_simd_vs_scalar),
+    cmocka_unit_test(test_vmath),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -242,7 +242,7 @@ static void one_init(struct one *o, struct fix *f, const char *text, const char 
   }
   o->hdrs[k] = NULL;
   o->r.headers = o->hdrs;
-  o->r.timeout_ms = 5000;
+  o->r.timeout_ms = 20000; /* generous: a loaded CI machine starves the Python server */
   o->r.done = on_one_done;
   o->r.data = o;
 }

@@ -37,7 +37,7 @@ build: deps $(BUILD)/build.ninja
 
 run: build
 	./$(BUILD)/povid-dag run $(GRAPH)
-	@echo "report: $$(./$(BUILD)/povid-dag show $(GRAPH) report)/report.md"
+	@echo "report: $$(./$(BUILD)/povid-dag show $(GRAPH) report.report)/report.md (and report.html)"
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

@@ -428,7 +428,7 @@ static int corrupt_run(struct task_run *r)
     goto out;
   }
   write_summary(&sb, &c, &n, ex, nex);
-  if ((rc = corrupt_write_file(summary, sb.buf, sb.len, &r->err)) < 0)
+  if ((rc = task_write_file(summary, sb.buf, sb.len, &r->err)) < 0)
     goto out;
   log_summary(r->log, &n, ex, nex);
   fprintf(r->log, "done in %.3fs on %d thread%s\n", now() - t0, r->threads,

@@ -209,7 +209,7 @@ int corrupt_openai__write_outputs(struct oa *o, double price_p, double price_c,
     rc = ERR_SET(err, -errno, "cannot create '%s': %s", dir, strerror(errno));
     goto out;
   }
-  if ((rc = corrupt_write_file(path, pairs.buf, pairs.len, err)) < 0)
+  if ((rc = task_write_file(path, pairs.buf, pairs.len, err)) < 0)
     goto out;
   strbuf_addstr(&sum, "{\"backend\":\"openai\",\"model\":");
   strbuf_add_json_str(&sum, o->model, strlen(o->model));
@@ -241,7 +241,7 @@ int corrupt_openai__write_outputs(struct oa *o, double price_p, double price_c,
     strbuf_addf(&sum, ",\"turn\":%d,\"reason\":\"%s\"}", ex[i].turn, skip_keys[ex[i].skip]);
   }
   strbuf_addstr(&sum, "]}}\n");
-  if ((rc = corrupt_write_file(spath, sum.buf, sum.len, err)) < 0)
+  if ((rc = task_write_file(spath, sum.buf, sum.len, err)) < 0)
     goto out;
   fprintf(r->log, "%zu items, %zu answers: %zu pairs; %zu requests (%zu retries), %zu memo "
           "hits; tokens prompt %ld completion %ld (this run: %ld, %ld)",

@@ -246,16 +246,3 @@ void corrupt_pairs_item(const struct corrupt_ctx *c, const struct corrupt_item *
     res->c.skipped_items++;
   strbuf_release(&chosen);
 }
-
-int corrupt_write_file(const char *path, const char *s, size_t n, struct pd_err *err)
-{
-  FILE *f = fopen(path, "wb");
-  int rc = 0;
-  if (!f)
-    return ERR_SET(err, -errno, "cannot create '%s': %s", path, strerror(errno));
-  if (fwrite(s, 1, n, f) != n)
-    rc = ERR_SET(err, PD_EIO, "cannot write '%s'", path);
-  if (fclose(f) != 0 && rc == 0)
-    rc = ERR_SET(err, PD_EIO, "cannot write '%s'", path);
-  return rc;
-}

@@ -98,8 +98,4 @@ void corrupt_pairs_edit(struct strbuf *o, int first, const char *kind, const cha
 void corrupt_pairs_item(const struct corrupt_ctx *c, const struct corrupt_item *it,
                         struct corrupt_line *res);
 
-/* Writes n bytes of s to path (created or truncated); 0 or an error naming
- * the path. Both backends write their outputs with it. */
-int corrupt_write_file(const char *path, const char *s, size_t n, struct pd_err *err);
-
 #endif

@@ -507,8 +507,8 @@ static int eval_run(struct task_run *r)
     add_pope_entry(&met, &pp[k]);
   }
   strbuf_addstr(&met, "}}\n");
-  if ((rc = gen_write_file(path[OUT_METRICS], met.buf, met.len, &r->err)) < 0 ||
-      (rc = gen_write_file(path[OUT_ANSWERS], ans.buf, ans.len, &r->err)) < 0)
+  if ((rc = task_write_file(path[OUT_METRICS], met.buf, met.len, &r->err)) < 0 ||
+      (rc = task_write_file(path[OUT_ANSWERS], ans.buf, ans.len, &r->err)) < 0)
     goto out;
 
   /* The summary table. */

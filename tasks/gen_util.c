@@ -328,16 +328,3 @@ out:
   free(img);
   return rc;
 }
-
-int gen_write_file(const char *path, const char *p, size_t n, struct pd_err *err)
-{
-  FILE *f = fopen(path, "wb");
-  int bad;
-  if (!f)
-    return ERR_SET(err, -errno, "cannot create '%s': %s", path, strerror(errno));
-  bad = n > 0 && fwrite(p, 1, n, f) != n;
-  bad |= fclose(f) != 0;
-  if (bad)
-    return ERR_SET(err, PD_EIO, "cannot write '%s'", path);
-  return 0;
-}

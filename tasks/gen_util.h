@@ -95,8 +95,4 @@ typedef int gen_progress_cb(void *arg, size_t done, size_t total, size_t tokens)
 int gen_run(struct gen_model *gm, const struct gen_split *s, struct gen_req *reqs, size_t n,
             const struct gen_opts *o, gen_progress_cb *cb, void *arg, struct pd_err *err);
 
-/* Writes n bytes at path (created or truncated). Returns 0 or an error
- * naming the path. */
-int gen_write_file(const char *path, const char *p, size_t n, struct pd_err *err);
-
 #endif

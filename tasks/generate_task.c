@@ -139,7 +139,7 @@ static int gen_task_run(struct task_run *r)
     tokens += (size_t)reqs[i].len;
     strbuf_release(&ans);
   }
-  if ((rc = gen_write_file(path, sb.buf, sb.len, &r->err)) < 0)
+  if ((rc = task_write_file(path, sb.buf, sb.len, &r->err)) < 0)
     goto out;
   {
     double el = train_now() - t0;

@@ -267,18 +267,6 @@ void report_summary_json(const struct report *rp, struct strbuf *out)
 
 /* --- writing ---------------------------------------------------------------- */
 
-static int write_text(const char *path, const struct strbuf *sb, struct pd_err *err)
-{
-  FILE *f = fopen(path, "wb");
-  int ok;
-  if (!f)
-    return ERR_SET(err, -errno, "cannot create '%s': %s", path, strerror(errno));
-  ok = fwrite(sb->buf, 1, sb->len, f) == sb->len;
-  if (fclose(f) != 0 || !ok)
-    return ERR_SET(err, PD_EIO, "cannot write '%s'", path);
-  return 0;
-}
-
 int report_write(const struct report *rp, const char *dir, const char *summary_path,
                  struct pd_err *err)
 {
@@ -290,19 +278,19 @@ int report_write(const struct report *rp, const char *dir, const char *summary_p
   strbuf_init(&sb, 1 << 16);
   report_md(rp, &sb);
   path = xasprintf("%s/report.md", dir);
-  rc = write_text(path, &sb, err);
+  rc = task_write_file(path, sb.buf, sb.len, err);
   free(path);
   if (rc == 0) {
     strbuf_reset(&sb);
     report_html(rp, &sb);
     path = xasprintf("%s/report.html", dir);
-    rc = write_text(path, &sb, err);
+    rc = task_write_file(path, sb.buf, sb.len, err);
     free(path);
   }
   if (rc == 0) {
     strbuf_reset(&sb);
     report_summary_json(rp, &sb);
-    rc = write_text(summary_path, &sb, err);
+    rc = task_write_file(summary_path, sb.buf, sb.len, err);
   }
   strbuf_release(&sb);
   return rc;

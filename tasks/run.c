@@ -1,7 +1,9 @@
 /* run.c - helpers for builtin kinds running on worker threads (see run.h). */
 #include "run.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,4 +49,17 @@ void task_run_progress(struct task_run *r, double frac, const char *fmt, ...)
 int task_run_cancelled(struct task_run *r)
 {
   return atomic_load(&r->cancel);
+}
+
+int task_write_file(const char *path, const void *buf, size_t n, struct pd_err *err)
+{
+  FILE *f = fopen(path, "wb");
+  int bad;
+  if (!f)
+    return ERR_SET(err, -errno, "cannot create '%s': %s", path, strerror(errno));
+  bad = n > 0 && fwrite(buf, 1, n, f) != n;
+  bad |= fclose(f) != 0;
+  if (bad)
+    return ERR_SET(err, PD_EIO, "cannot write '%s'", path);
+  return 0;
 }

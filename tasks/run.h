@@ -47,5 +47,8 @@ char *task_run_output(struct task_run *r, const char *name);
 void task_run_progress(struct task_run *r, double frac, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int task_run_cancelled(struct task_run *r);
+/* Writes n bytes to path (created or truncated). Returns 0 or an error
+ * naming the path. */
+int task_write_file(const char *path, const void *buf, size_t n, struct pd_err *err);
 
 #endif

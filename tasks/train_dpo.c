@@ -418,8 +418,8 @@ double dpo_sigmoid(double z)
 
 void dpo_terms(const struct dpo_config *c, int B, const double *s_w, const double *r_w,
                const double *s_t, const double *r_t, const double *s_n, const double *r_n,
-               const double *nll_w, const int *ntok_w, double *ds_w, double *ds_t,
-               double *ds_n, struct dpo_stats *st)
+               const int *ntok_w, double *ds_w, double *ds_t, double *ds_n,
+               struct dpo_stats *st)
 {
   double wsum = (c->text ? c->w_text : 0.0) + (c->image ? c->w_image : 0.0);
   double wt = c->text && wsum > 0 ? c->w_text / wsum : 0.0;
@@ -453,9 +453,9 @@ void dpo_terms(const struct dpo_config *c, int B, const double *s_w, const doubl
       ds_n[b] = wi * c->beta * sg / B;
     }
     if (ntok_w[b] > 0) {
-      st->nll_chosen += nll_w[b] / ntok_w[b] / B;
-      /* + sft_w * nll_w / ntok / B: dL/ds_w = -sft_w / (ntok B) */
-      st->loss += c->sft_w * nll_w[b] / ntok_w[b] / B;
+      st->nll_chosen += -s_w[b] / ntok_w[b] / B;
+      /* + sft_w * nll_w / ntok / B with nll_w = -s_w: dL/ds_w = -sft_w / (ntok B) */
+      st->loss += c->sft_w * -s_w[b] / ntok_w[b] / B;
       g_w -= c->sft_w / ntok_w[b] / B;
     }
     ds_w[b] = g_w;
@@ -478,7 +478,7 @@ struct dpo_run {
   /* step buffers, rows [chosen | text | noise] */
   int *tok, *tgt, *ntok;
   float *w, *img, *img_noisy, *dl;
-  double *s, *ds, *rr, *nll;
+  double *s, *ds, *rr;
   /* the reference's batch */
   int *rtok, *rtgt; /* (2, T): a pair's fixed rows */
   float *rw, *rimg; /* rw (2, T), rimg (B, S, S, 3) */
@@ -678,13 +678,12 @@ static int dpo_step(struct dpo_run *x, const size_t *idx, int draw, float clip,
     for (b = 0; b < B; b++) {
       rw[b] = x->r_w[idx[b]];
       rt[b] = x->r_t[idx[b]];
-      x->nll[b] = -x->s[b];
       x->ntok[b] = 0;
       for (t = 0; t < (int)T; t++)
         x->ntok[b] += x->w[(size_t)b * T + (size_t)t] > 0.0f;
     }
     dpo_terms(&x->cfg, B, x->s, rw, text0 >= 0 ? x->s + text0 : NULL, rt,
-              noise0 >= 0 ? x->s + noise0 : NULL, noise0 >= 0 ? x->rr + noise0 : NULL, x->nll,
+              noise0 >= 0 ? x->s + noise0 : NULL, noise0 >= 0 ? x->rr + noise0 : NULL,
               x->ntok, x->ds, text0 >= 0 ? x->ds + text0 : NULL,
               noise0 >= 0 ? x->ds + noise0 : NULL, st);
     free(rw);
@@ -721,7 +720,6 @@ static void dpo_run_release(struct dpo_run *x)
   free(x->s);
   free(x->ds);
   free(x->rr);
-  free(x->nll);
   free(x->rtok);
   free(x->rtgt);
   free(x->rw);
@@ -859,7 +857,6 @@ static void dpo_alloc(struct dpo_run *x)
   x->s = xcalloc(R, sizeof(double));
   x->ds = xcalloc(R, sizeof(double));
   x->rr = xcalloc(R, sizeof(double));
-  x->nll = xcalloc(R, sizeof(double));
   x->rtok = xmalloc(2 * T * sizeof(int));
   x->rtgt = xmalloc(2 * T * sizeof(int));
   x->rw = xmalloc(2 * T * sizeof(float));
@@ -893,19 +890,6 @@ static void tsv_line(struct strbuf *sb, const struct dpo_config *c, int step,
               (double)norm);
 }
 
-static int write_file(const char *path, const void *buf, size_t n, struct pd_err *err)
-{
-  FILE *f = fopen(path, "wb");
-  int bad;
-  if (!f)
-    return ERR_SET(err, -errno, "cannot write '%s': %s", path, strerror(errno));
-  bad = fwrite(buf, 1, n, f) != n;
-  bad |= fclose(f) != 0;
-  if (bad)
-    return ERR_SET(err, PD_EIO, "cannot write '%s'", path);
-  return 0;
-}
-
 static int dpo_save(struct dpo_run *x, const struct strbuf *tsv, struct pd_err *err)
 {
   struct task_run *r = x->r;
@@ -914,7 +898,7 @@ static int dpo_save(struct dpo_run *x, const struct strbuf *tsv, struct pd_err *
   char *vin = xasprintf("%s/vocab.json", task_run_input(r, "model"));
   char *tpath = task_run_output(r, "metrics"), *vocab = NULL;
   int rc;
-  if ((rc = write_file(tpath, tsv->buf, tsv->len, err)) < 0)
+  if ((rc = task_write_file(tpath, tsv->buf, tsv->len, err)) < 0)
     goto out;
   if (mkdir(mdir, 0755) != 0 && errno != EEXIST) {
     rc = ERR_SET(err, -errno, "cannot create '%s': %s", mdir, strerror(errno));
@@ -926,7 +910,7 @@ static int dpo_save(struct dpo_run *x, const struct strbuf *tsv, struct pd_err *
     rc = err->code;
     goto out;
   }
-  rc = write_file(vpath, vocab, strlen(vocab), err);
+  rc = task_write_file(vpath, vocab, strlen(vocab), err);
 out:
   free(vocab);
   free(vin);

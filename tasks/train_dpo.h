@@ -24,11 +24,12 @@ double dpo_sigmoid(double z);
 /* The loss of a batch of B pairs and its gradient with respect to each row's
  * summed log-probability s: s_w / r_w chosen (policy / reference), s_t / r_t
  * text-dispreferred, s_n / r_n noise-dispreferred (NULL when inactive),
- * nll_w = -s_w, ntok_w its answer tokens. Writes ds_w, ds_t, ds_n (dL/ds per
- * row, the inactive ones untouched) and st. */
+ * ntok_w the chosen rows' answer tokens (the anchor is -s_w / ntok_w).
+ * Writes ds_w, ds_t, ds_n (dL/ds per row, the inactive ones untouched) and
+ * st. */
 void dpo_terms(const struct dpo_config *c, int B, const double *s_w, const double *r_w,
                const double *s_t, const double *r_t, const double *s_n, const double *r_n,
-               const double *nll_w, const int *ntok_w, double *ds_w, double *ds_t,
-               double *ds_n, struct dpo_stats *st);
+               const int *ntok_w, double *ds_w, double *ds_t, double *ds_n,
+               struct dpo_stats *st);
 
 #endif

@@ -165,7 +165,7 @@ int main(int argc, char **argv)
   float w[B_SFT * T_SFT];
   int dtok[NR * T_DPO], dtgt[NR * T_DPO], ntok[NPAIR];
   float dw[NR * T_DPO], dl[NR * T_DPO], loss, *img, *dimg;
-  double r[NR], s[NR], nll[NPAIR], ds[NR], dpo_out[4], loss_d;
+  double r[NR], s[NR], ds[NR], dpo_out[4], loss_d;
   size_t Sz;
   int b, t, step, rc = 1;
   char path[4096];
@@ -288,12 +288,11 @@ int main(int argc, char **argv)
                                           (size_t)llava_lm_pos(&d, b, t)];
       }
       for (b = 0; b < NPAIR; b++) {
-        nll[b] = -s[b];
         ntok[b] = 0;
         for (t = 0; t < T_DPO; t++)
           ntok[b] += dw[b * T_DPO + t] > 0.0f;
       }
-      dpo_terms(&dc, NPAIR, s, r, s + NPAIR, r + NPAIR, s + 2 * NPAIR, r + 2 * NPAIR, nll, ntok,
+      dpo_terms(&dc, NPAIR, s, r, s + NPAIR, r + NPAIR, s + 2 * NPAIR, r + 2 * NPAIR, ntok,
                 ds, ds + NPAIR, ds + 2 * NPAIR, &st);
       for (b = 0; b < NR; b++)
         for (t = 0; t < T_DPO; t++) {

@@ -52,20 +52,19 @@ static void test_loss_sigmoid(void **state)
 static void test_reference_is_ln2(void **state)
 {
   enum { B = 5 };
-  double s_w[B], s_t[B], s_n[B], nll[B], ds_w[B], ds_t[B], ds_n[B];
+  double s_w[B], s_t[B], s_n[B], ds_w[B], ds_t[B], ds_n[B];
   int ntok[B], b, mode;
   (void)state;
   for (b = 0; b < B; b++) {
     s_w[b] = -10.0 * drand() - 1;
     s_t[b] = -10.0 * drand() - 1;
     s_n[b] = -10.0 * drand() - 1;
-    nll[b] = -s_w[b];
     ntok[b] = 3 + b;
   }
   for (mode = 0; mode < 3; mode++) {
     struct dpo_config c = { 0.1, 0.5, 0.5, 0.0, mode != 1, mode != 0 };
     struct dpo_stats st;
-    dpo_terms(&c, B, s_w, s_w, s_t, s_t, s_n, s_n, nll, ntok, ds_w, ds_t, ds_n, &st);
+    dpo_terms(&c, B, s_w, s_w, s_t, s_t, s_n, s_n, ntok, ds_w, ds_t, ds_n, &st);
     assert_true(fabs(st.loss - log(2.0)) < 1e-15);
     assert_true(st.margin_text == 0.0 && st.margin_image == 0.0);
     assert_true(st.reward_chosen == 0.0);
@@ -76,7 +75,7 @@ static void test_reference_is_ln2(void **state)
   { /* unequal weights: still ln 2, the normalisation */
     struct dpo_config c = { 0.1, 0.9, 0.3, 0.0, 1, 1 };
     struct dpo_stats st;
-    dpo_terms(&c, B, s_w, s_w, s_t, s_t, s_n, s_n, nll, ntok, ds_w, ds_t, ds_n, &st);
+    dpo_terms(&c, B, s_w, s_w, s_t, s_t, s_n, s_n, ntok, ds_w, ds_t, ds_n, &st);
     assert_true(fabs(st.loss - log(2.0)) < 1e-15);
   }
 }
@@ -85,12 +84,9 @@ static double terms_loss(const struct dpo_config *c, int B, const double *s_w, c
                          const double *s_t, const double *r_t, const double *s_n,
                          const double *r_n, const int *ntok)
 {
-  double ds[3 * 8], nll[8];
+  double ds[3 * 8];
   struct dpo_stats st;
-  int b;
-  for (b = 0; b < B; b++)
-    nll[b] = -s_w[b];
-  dpo_terms(c, B, s_w, r_w, s_t, r_t, s_n, r_n, nll, ntok, ds, ds + 8, ds + 16, &st);
+  dpo_terms(c, B, s_w, r_w, s_t, r_t, s_n, r_n, ntok, ds, ds + 8, ds + 16, &st);
   return st.loss;
 }
 
@@ -98,7 +94,7 @@ static double terms_loss(const struct dpo_config *c, int B, const double *s_w, c
 static void test_terms_gradient(void **state)
 {
   enum { B = 4 };
-  double s[3][B], r[3][B], ds[3][B], nll[B];
+  double s[3][B], r[3][B], ds[3][B];
   int ntok[B] = { 3, 5, 7, 2 }, b, k;
   struct dpo_config c = { 0.7, 0.6, 0.4, 0.3, 1, 1 };
   struct dpo_stats st;
@@ -108,9 +104,7 @@ static void test_terms_gradient(void **state)
       s[k][b] = -20.0 * drand();
       r[k][b] = -20.0 * drand();
     }
-  for (b = 0; b < B; b++)
-    nll[b] = -s[0][b];
-  dpo_terms(&c, B, s[0], r[0], s[1], r[1], s[2], r[2], nll, ntok, ds[0], ds[1], ds[2], &st);
+  dpo_terms(&c, B, s[0], r[0], s[1], r[1], s[2], r[2], ntok, ds[0], ds[1], ds[2], &st);
   for (k = 0; k < 3; k++)
     for (b = 0; b < B; b++) {
       const double h = 1e-5;
@@ -162,7 +156,7 @@ static const double refs[2 * NP] = { -7.5, -9.0, -8.0, -6.5 };
 static double model_loss(struct llava *m, const float *img, const struct dpo_config *c,
                          double *ds)
 {
-  double s[2 * NP], nll[NP], dsbuf[2 * NP];
+  double s[2 * NP], dsbuf[2 * NP];
   int ntok[NP], b, t;
   struct dpo_stats st;
   llava_forward(m, img, tok, tgt, wts, 2 * NP, TT);
@@ -176,12 +170,11 @@ static double model_loss(struct llava *m, const float *img, const struct dpo_con
     s[b] = -sum;
   }
   for (b = 0; b < NP; b++) {
-    nll[b] = -s[b];
     ntok[b] = 0;
     for (t = 0; t < TT; t++)
       ntok[b] += wts[b * TT + t] > 0;
   }
-  dpo_terms(c, NP, s, refs, s + NP, refs + NP, NULL, NULL, nll, ntok, ds ? ds : dsbuf,
+  dpo_terms(c, NP, s, refs, s + NP, refs + NP, NULL, NULL, ntok, ds ? ds : dsbuf,
             ds ? ds + NP : dsbuf + NP, NULL, &st);
   return st.loss;
 }

@@ -64,6 +64,7 @@
 
 #include "cache.h"
 #include "digest.h"
+#include "gen_util.h"
 #include "graph.h"
 #include "llava.h"
 #include "llava_io.h"
@@ -71,7 +72,6 @@
 #include "train_ckpt.h"
 #include "train_util.h"
 #include "run.h"
-#include "safetensors.h"
 #include "strbuf.h"
 #include "tokenizer.h"
 
@@ -157,138 +157,69 @@ static void data_release(struct data *d)
 }
 
 
-struct key_row {
-  char *key;
-  int row;
-};
-
-static int cmp_key(const void *a, const void *b)
-{
-  return strcmp(((const struct key_row *)a)->key, ((const struct key_row *)b)->key);
-}
-
 static char *add_text(struct data *d, const char *s)
 {
   d->texts = xrealloc(d->texts, (d->ntexts + 1) * sizeof *d->texts);
   return d->texts[d->ntexts++] = xstrdup(s);
 }
 
-static int read_data(const char *dir, struct data *d, struct pd_err *err)
+struct read_arg {
+  struct data *d;
+  const struct gen_split *s;
+};
+
+/* Each (human, gpt) turn pair of item i is one example. */
+static int add_item(void *arg, size_t i, const cJSON *item, const char *path, size_t line,
+                    struct pd_err *err)
 {
-  char *ipath = xasprintf("%s/items.jsonl", dir), *xpath = xasprintf("%s/index.tsv", dir);
-  char *spath = xasprintf("%s/images.safetensors", dir), *items = NULL, *index = NULL, *line;
-  struct key_row *map = NULL;
-  size_t nmap = 0, lineno = 0;
-  struct safetensors st;
-  const struct st_tensor *t;
-  int rc = 0, opened = 0;
-
-  memset(d, 0, sizeof *d);
-  if ((rc = safetensors_open(&st, spath, err)) < 0)
-    goto out;
-  opened = 1;
-  t = safetensors_find(&st, "images");
-  if (!t || strcmp(t->dtype, "U8") != 0 || t->ndim != 4 || t->shape[1] != t->shape[2] ||
-      t->shape[3] != 3 || t->shape[0] < 1 || t->shape[0] > 1 << 30 || t->shape[1] > 4096) {
-    rc = ERR_SET(err, PD_EUSAGE, "'%s': expected a tensor \"images\" U8 [N, S, S, 3]", spath);
-    goto out;
-  }
-  d->nimg = (int)t->shape[0];
-  d->S = (int)t->shape[1];
-  d->pixels = xmalloc((size_t)d->nimg * (size_t)d->S * (size_t)d->S * 3);
-  if ((rc = safetensors_read(&st, t, 0, d->pixels,
-                             (size_t)d->nimg * (size_t)d->S * (size_t)d->S * 3, err)) < 0)
-    goto out;
-
-  /* index.tsv: a header line, then image<TAB>row. */
-  if (!(index = train_read_text(xpath, err))) {
-    rc = err->code;
-    goto out;
-  }
-  line = strchr(index, '\n');
-  while (line && *++line) {
-    char *tab = strchr(line, '\t'), *end = strchr(line, '\n');
-    long row;
-    if (end)
-      *end = '\0';
-    if (!tab || (row = strtol(tab + 1, NULL, 10)) < 0 || row >= d->nimg) {
-      rc = ERR_SET(err, PD_EUSAGE, "'%s': bad line '%s'", xpath, line);
-      goto out;
+  struct read_arg *a = arg;
+  struct data *d = a->d;
+  const cJSON *conv = cJSON_GetObjectItemCaseSensitive(item, "conversations");
+  int k, n;
+  if (!cJSON_IsArray(conv))
+    return ERR_SET(err, PD_EUSAGE, "'%s':%zu: not an item with \"image\" and \"conversations\"",
+                   path, line);
+  n = cJSON_GetArraySize(conv);
+  for (k = 0; k + 1 < n; k += 2) {
+    const cJSON *hv = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(conv, k), "value");
+    const cJSON *gv = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(conv, k + 1), "value");
+    if (!cJSON_IsString(hv) || !cJSON_IsString(gv))
+      continue;
+    if (d->n == d->alloc) {
+      d->alloc = d->alloc ? 2 * d->alloc : 256;
+      d->ex = xrealloc(d->ex, d->alloc * sizeof *d->ex);
     }
-    *tab = '\0';
-    map = xrealloc(map, (nmap + 1) * sizeof *map);
-    map[nmap].key = line;
-    map[nmap++].row = (int)row;
-    line = end;
+    d->ex[d->n].row = a->s->items[i].row;
+    d->ex[d->n].prompt = add_text(d, hv->valuestring);
+    d->ex[d->n].answer = add_text(d, gv->valuestring);
+    d->n++;
   }
-  qsort(map, nmap, sizeof *map, cmp_key);
-
-  if (!(items = train_read_text(ipath, err))) {
-    rc = err->code;
-    goto out;
-  }
-  for (line = items; line && *line; lineno++) {
-    char *end = strchr(line, '\n');
-    cJSON *j, *img, *conv;
-    struct key_row key, *hit;
-    int k, n;
-    if (end)
-      *end = '\0';
-    j = cJSON_Parse(line);
-    img = cJSON_GetObjectItemCaseSensitive(j, "image");
-    conv = cJSON_GetObjectItemCaseSensitive(j, "conversations");
-    if (!cJSON_IsString(img) || !cJSON_IsArray(conv)) {
-      cJSON_Delete(j);
-      rc = ERR_SET(err, PD_EUSAGE, "'%s':%zu: not an item with \"image\" and \"conversations\"",
-                   ipath, lineno + 1);
-      goto out;
-    }
-    key.key = img->valuestring;
-    hit = nmap ? bsearch(&key, map, nmap, sizeof *map, cmp_key) : NULL;
-    if (!hit) {
-      rc = ERR_SET(err, PD_EUSAGE, "'%s':%zu: image '%s' is not in index.tsv", ipath, lineno + 1,
-                   img->valuestring);
-      cJSON_Delete(j);
-      goto out;
-    }
-    n = cJSON_GetArraySize(conv);
-    for (k = 0; k + 1 < n; k += 2) {
-      cJSON *h = cJSON_GetArrayItem(conv, k), *g = cJSON_GetArrayItem(conv, k + 1);
-      cJSON *hv = cJSON_GetObjectItemCaseSensitive(h, "value");
-      cJSON *gv = cJSON_GetObjectItemCaseSensitive(g, "value");
-      if (!cJSON_IsString(hv) || !cJSON_IsString(gv))
-        continue;
-      if (d->n == d->alloc) {
-        d->alloc = d->alloc ? 2 * d->alloc : 256;
-        d->ex = xrealloc(d->ex, d->alloc * sizeof *d->ex);
-      }
-      d->ex[d->n].row = hit->row;
-      d->ex[d->n].prompt = add_text(d, hv->valuestring);
-      d->ex[d->n].answer = add_text(d, gv->valuestring);
-      d->n++;
-    }
-    cJSON_Delete(j);
-    line = end ? end + 1 : NULL;
-  }
-  if (d->n == 0)
-    rc = ERR_SET(err, PD_EUSAGE, "'%s': no (human, gpt) turns to train on", ipath);
-out:
-  if (opened)
-    safetensors_close(&st);
-  if (rc < 0)
-    data_release(d);
-  free(map);
-  free(items);
-  free(index);
-  free(ipath);
-  free(xpath);
-  free(spath);
-  return rc;
+  return 0;
 }
 
-
-
-
+/* The split through gen_split_read (images, index, items); keeps only the
+ * pixels and the examples. */
+static int read_data(const char *dir, struct data *d, struct pd_err *err)
+{
+  struct gen_split s;
+  struct read_arg a = { d, &s };
+  int rc;
+  memset(d, 0, sizeof *d);
+  if ((rc = gen_split_read(&s, dir, 0, add_item, &a, err)) < 0) {
+    data_release(d);
+    return rc;
+  }
+  d->pixels = s.pixels; /* taken over */
+  d->nimg = s.nimg;
+  d->S = s.S;
+  s.pixels = NULL;
+  gen_split_release(&s);
+  if (d->n == 0) {
+    data_release(d);
+    return ERR_SET(err, PD_EUSAGE, "'%s/items.jsonl': no (human, gpt) turns to train on", dir);
+  }
+  return 0;
+}
 
 /* --- checkpoints ------------------------------------------------------------------------ */
 

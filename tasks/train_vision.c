@@ -63,6 +63,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "gen_util.h"
 #include "graph.h"
 #include "llava.h"
 #include "llava_io.h"
@@ -70,7 +71,6 @@
 #include "registry.h"
 #include "train_util.h"
 #include "run.h"
-#include "safetensors.h"
 #include "shapes.h"
 #include "strbuf.h"
 
@@ -139,16 +139,6 @@ static void split_release(struct split *d)
 }
 
 
-struct key_row {
-  char *key;
-  int row;
-};
-
-static int cmp_key(const void *a, const void *b)
-{
-  return strcmp(((const struct key_row *)a)->key, ((const struct key_row *)b)->key);
-}
-
 static int find_colour(const char *name)
 {
   int c;
@@ -167,135 +157,60 @@ static int find_position(const char *name)
   return -1;
 }
 
-/* Reads a split: every item's image (copied in item order) and slot labels. */
-static int read_split(const char *dir, struct split *d, struct pd_err *err)
+/* Slot labels of item i, from its ground-truth objects. */
+static int add_labels(void *arg, size_t i, const cJSON *item, const char *path, size_t line,
+                      struct pd_err *err)
 {
-  char *ipath = xasprintf("%s/items.jsonl", dir), *xpath = xasprintf("%s/index.tsv", dir);
-  char *spath = xasprintf("%s/images.safetensors", dir), *items = NULL, *index = NULL, *line;
-  struct key_row *map = NULL;
-  size_t nmap = 0, lineno = 0, alloc = 0, Sz = 0;
-  struct safetensors st;
-  const struct st_tensor *t;
-  uint8_t *all = NULL;
-  int rc = 0, opened = 0, nimg;
-
-  memset(d, 0, sizeof *d);
-  if ((rc = safetensors_open(&st, spath, err)) < 0)
-    goto out;
-  opened = 1;
-  t = safetensors_find(&st, "images");
-  if (!t || strcmp(t->dtype, "U8") != 0 || t->ndim != 4 || t->shape[1] != t->shape[2] ||
-      t->shape[3] != 3 || t->shape[0] < 1 || t->shape[0] > 1 << 30 || t->shape[1] > 4096) {
-    rc = ERR_SET(err, PD_EUSAGE, "'%s': expected a tensor \"images\" U8 [N, S, S, 3]", spath);
-    goto out;
+  struct split *d = arg;
+  const cJSON *objs = cJSON_GetObjectItemCaseSensitive(item, "objects"), *o;
+  int q;
+  if (!cJSON_IsArray(objs))
+    return ERR_SET(err, PD_EUSAGE, "'%s':%zu: not an item with \"image\" and \"objects\"",
+                   path, line);
+  d->cat = xrealloc(d->cat, (i + 1) * SHAPES_NSLOT * sizeof *d->cat);
+  d->col = xrealloc(d->col, (i + 1) * SHAPES_NSLOT * sizeof *d->col);
+  for (q = 0; q < SHAPES_NSLOT; q++) {
+    d->cat[i * SHAPES_NSLOT + (size_t)q] = SHAPES_NCAT;
+    d->col[i * SHAPES_NSLOT + (size_t)q] = SHAPES_NCOLOUR;
   }
-  nimg = (int)t->shape[0];
-  d->S = (int)t->shape[1];
-  Sz = (size_t)d->S * (size_t)d->S * 3;
-  all = xmalloc((size_t)nimg * Sz);
-  if ((rc = safetensors_read(&st, t, 0, all, (size_t)nimg * Sz, err)) < 0)
-    goto out;
-  if (!(index = train_read_text(xpath, err))) {
-    rc = err->code;
-    goto out;
+  cJSON_ArrayForEach(o, objs)
+  {
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "category");
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "colour");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "position");
+    int ci = cJSON_IsString(c) ? shapes_find_category(c->valuestring) : -1;
+    int ki = cJSON_IsString(k) ? find_colour(k->valuestring) : -1;
+    int pi = cJSON_IsString(p) ? find_position(p->valuestring) : -1;
+    if (ci < 0 || ki < 0 || pi < 0)
+      return ERR_SET(err, PD_EUSAGE, "'%s':%zu: an object without a known category, colour "
+                     "and position", path, line);
+    d->cat[i * SHAPES_NSLOT + (size_t)pi] = ci;
+    d->col[i * SHAPES_NSLOT + (size_t)pi] = ki;
   }
-  line = strchr(index, '\n');
-  while (line && *++line) {
-    char *tab = strchr(line, '\t'), *end = strchr(line, '\n');
-    long row;
-    if (end)
-      *end = '\0';
-    if (!tab || (row = strtol(tab + 1, NULL, 10)) < 0 || row >= nimg) {
-      rc = ERR_SET(err, PD_EUSAGE, "'%s': bad line '%s'", xpath, line);
-      goto out;
-    }
-    *tab = '\0';
-    map = xrealloc(map, (nmap + 1) * sizeof *map);
-    map[nmap].key = line;
-    map[nmap++].row = (int)row;
-    line = end;
-  }
-  qsort(map, nmap, sizeof *map, cmp_key);
-  if (!(items = train_read_text(ipath, err))) {
-    rc = err->code;
-    goto out;
-  }
-  for (line = items; line && *line; lineno++) {
-    char *end = strchr(line, '\n');
-    cJSON *j, *img, *objs, *o;
-    struct key_row key, *hit;
-    int q, n = d->n;
-    if (end)
-      *end = '\0';
-    j = cJSON_Parse(line);
-    img = cJSON_GetObjectItemCaseSensitive(j, "image");
-    objs = cJSON_GetObjectItemCaseSensitive(j, "objects");
-    if (!cJSON_IsString(img) || !cJSON_IsArray(objs)) {
-      cJSON_Delete(j);
-      rc = ERR_SET(err, PD_EUSAGE, "'%s':%zu: not an item with \"image\" and \"objects\"", ipath,
-                   lineno + 1);
-      goto out;
-    }
-    key.key = img->valuestring;
-    hit = nmap ? bsearch(&key, map, nmap, sizeof *map, cmp_key) : NULL;
-    if (!hit) {
-      rc = ERR_SET(err, PD_EUSAGE, "'%s':%zu: image '%s' is not in index.tsv", ipath, lineno + 1,
-                   img->valuestring);
-      cJSON_Delete(j);
-      goto out;
-    }
-    if ((size_t)n == alloc) {
-      alloc = alloc ? 2 * alloc : 256;
-      d->pixels = xrealloc(d->pixels, alloc * Sz);
-      d->cat = xrealloc(d->cat, alloc * SHAPES_NSLOT * sizeof *d->cat);
-      d->col = xrealloc(d->col, alloc * SHAPES_NSLOT * sizeof *d->col);
-    }
-    memcpy(d->pixels + (size_t)n * Sz, all + (size_t)hit->row * Sz, Sz);
-    for (q = 0; q < SHAPES_NSLOT; q++) {
-      d->cat[n * SHAPES_NSLOT + q] = SHAPES_NCAT;
-      d->col[n * SHAPES_NSLOT + q] = SHAPES_NCOLOUR;
-    }
-    cJSON_ArrayForEach(o, objs)
-    {
-      cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "category");
-      cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "colour");
-      cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "position");
-      int ci = cJSON_IsString(c) ? shapes_find_category(c->valuestring) : -1;
-      int ki = cJSON_IsString(k) ? find_colour(k->valuestring) : -1;
-      int pi = cJSON_IsString(p) ? find_position(p->valuestring) : -1;
-      if (ci < 0 || ki < 0 || pi < 0) {
-        rc = ERR_SET(err, PD_EUSAGE, "'%s':%zu: an object without a known category, colour "
-                     "and position", ipath, lineno + 1);
-        cJSON_Delete(j);
-        goto out;
-      }
-      d->cat[n * SHAPES_NSLOT + pi] = ci;
-      d->col[n * SHAPES_NSLOT + pi] = ki;
-    }
-    d->n++;
-    cJSON_Delete(j);
-    line = end ? end + 1 : NULL;
-  }
-  if (d->n == 0)
-    rc = ERR_SET(err, PD_EUSAGE, "'%s': no items", ipath);
-out:
-  if (opened)
-    safetensors_close(&st);
-  if (rc < 0)
-    split_release(d);
-  free(all);
-  free(map);
-  free(items);
-  free(index);
-  free(ipath);
-  free(xpath);
-  free(spath);
-  return rc;
+  return 0;
 }
 
-
-
-
+/* Reads a split (gen_split_read): every item's image, copied in item
+ * order, and its slot labels. */
+static int read_split(const char *dir, struct split *d, struct pd_err *err)
+{
+  struct gen_split s;
+  size_t i, Sz;
+  int rc;
+  memset(d, 0, sizeof *d);
+  if ((rc = gen_split_read(&s, dir, 0, add_labels, d, err)) < 0) {
+    split_release(d);
+    return rc;
+  }
+  d->n = (int)s.n;
+  d->S = s.S;
+  Sz = (size_t)s.S * (size_t)s.S * 3;
+  d->pixels = xmalloc(s.n * Sz);
+  for (i = 0; i < s.n; i++)
+    memcpy(d->pixels + i * Sz, s.pixels + (size_t)s.items[i].row * Sz, Sz);
+  gen_split_release(&s);
+  return 0;
+}
 
 /* The heads: category (NCAT_OUT, D) + bias, colour (NCOL_OUT, D) + bias,
  * in one flat array (params, grads, AdamW moments); D = the slot feature's

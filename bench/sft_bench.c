@@ -4,7 +4,8 @@
  * same config, batch and step). Run by hand on a Release build:
  *
  *   sft_bench [--steps N] [--warmup N] [--batch B] [--text T] [--full]
- *             [--blas-threads N] [--gen-batch B] [--gen-prompt T] [--gen-new N]
+ *             [--threads N] [--shards S] [--blas-threads N]
+ *             [--gen-batch B] [--gen-prompt T] [--gen-new N]
  *
  * Training: one step is train_sft's: forward, zero_grad, backward, clip the
  * global gradient norm to 1, AdamW (lr 1e-3, wd 0.01); the vision tower is
@@ -21,8 +22,10 @@
  * --gen-prompt (20) tokens, --gen-new (32) new tokens each (the eos logit
  * biased to -1e30 so that every row makes all of them); tokens/s counts the
  * new tokens, the prefill's time included.
- * OpenBLAS: one thread (train_sft's setting) unless --blas-threads says
- * otherwise (0: leave it as OPENBLAS_NUM_THREADS set it).
+ * Threads: as train_sft, the batch is cut into --shards (2, train_sft's
+ * default) slices run on up to --threads (1) threads (model/llava_dp.h),
+ * each with OpenBLAS at one thread unless --blas-threads says otherwise (0:
+ * leave it as OPENBLAS_NUM_THREADS set it). Generation runs on one thread.
  * The last line is machine readable: RESULT key=value... */
 #include <math.h>
 #include <stdint.h>
@@ -36,6 +39,7 @@
 #include "err.h"
 #include "generate.h"
 #include "llava.h"
+#include "llava_dp.h"
 
 static double now(void)
 {
@@ -98,6 +102,8 @@ int main(int argc, char **argv)
   struct llava m;
   struct pd_err err = {0};
   int steps = 20, warmup = 2, B = 16, T = 40, full = 0, blas = 1, gB = 32, gT = 20, gN = 32;
+  int threads = 1, shards = 2;
+  struct llava_dp dp;
   int i, b, t, s, *tok, *tgt, *gtok, *gout, *glen;
   float *img, *w, *gimg, loss = 0;
   size_t Sz;
@@ -110,6 +116,8 @@ int main(int argc, char **argv)
                : strcmp(a, "--batch") == 0      ? &B
                : strcmp(a, "--text") == 0       ? &T
                : strcmp(a, "--blas-threads") == 0 ? &blas
+               : strcmp(a, "--threads") == 0    ? &threads
+               : strcmp(a, "--shards") == 0     ? &shards
                : strcmp(a, "--gen-batch") == 0  ? &gB
                : strcmp(a, "--gen-prompt") == 0 ? &gT
                : strcmp(a, "--gen-new") == 0    ? &gN
@@ -124,8 +132,10 @@ int main(int argc, char **argv)
     }
     *dst = atoi(argv[++i]);
   }
-  if (steps < 1 || B < 1 || T < 5 || gB < 1 || gT < 5 || gN < 1) {
-    fprintf(stderr, "sft_bench: sizes must be positive (T, gen-prompt >= 5)\n");
+  if (steps < 1 || B < 1 || T < 5 || gB < 1 || gT < 5 || gN < 1 || threads < 1 || shards < 1 ||
+      shards > LLAVA_DP_MAX_SHARDS) {
+    fprintf(stderr, "sft_bench: sizes must be positive (T, gen-prompt >= 5; shards <= %d)\n",
+            LLAVA_DP_MAX_SHARDS);
     return 2;
   }
   if (blas > 0)
@@ -136,6 +146,7 @@ int main(int argc, char **argv)
     return 1;
   }
   m.freeze_vision = !full;
+  llava_dp_init(&dp, &m, shards, threads);
   Sz = (size_t)cfg.image_size * (size_t)cfg.image_size * (size_t)cfg.channels;
 
   img = xmalloc((size_t)B * Sz * sizeof *img);
@@ -159,9 +170,9 @@ int main(int argc, char **argv)
   for (s = 0; s < warmup + steps; s++) {
     if (s == warmup)
       t0 = now();
-    loss = llava_forward(&m, img, tok, tgt, w, B, T);
+    loss = llava_dp_forward(&dp, img, tok, tgt, w, B, T);
     llava_zero_grad(&m);
-    llava_backward(&m);
+    llava_dp_backward(&dp);
     clip_grads(&m, 1.0f);
     llava_update(&m, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, s + 1);
   }
@@ -186,10 +197,11 @@ int main(int argc, char **argv)
   for (b = 0; b < gB; b++)
     ASSERT(glen[b] == gN);
 
-  printf("C model: %zu parameters (%zu trainable), batch %d, T %d (L %d), %s, OpenBLAS threads %d\n",
+  printf("C model: %zu parameters (%zu trainable), batch %d, T %d (L %d), %s, %d shards on %d "
+         "threads, OpenBLAS threads %d\n",
          m.num_parameters, full ? m.num_parameters : m.num_parameters - m.num_vision_parameters,
          B, T, T - 1 + m.num_patches, full ? "whole model trained" : "vision tower frozen (train_sft default)",
-         openblas_get_num_threads());
+         dp.used, threads, openblas_get_num_threads());
   printf("  train: %d steps in %.3f s: %.1f examples/s, %.2f GFLOP/s (%.3f GFLOP/step), last loss %.4f\n",
          steps, train_s, steps * B / train_s, flops * steps / train_s * 1e-9, flops * 1e-9,
          (double)loss);
@@ -205,6 +217,7 @@ int main(int argc, char **argv)
   free(gtok);
   free(gout);
   free(glen);
+  llava_dp_free(&dp);
   llava_free(&m);
   return 0;
 }

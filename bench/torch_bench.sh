@@ -10,10 +10,11 @@
 # then the PyTorch side, so that both see the same machine load; prints
 # every run, then the median per side and the median of the per-round
 # ratios. Threads: PyTorch gets torch.set_num_threads(N) and
-# OPENBLAS_NUM_THREADS=N; the C model is single-threaded apart from
-# OpenBLAS, so its N-thread runs give OpenBLAS N threads (--blas-threads N;
-# train_sft itself pins it to 1 for bit-identical runs). Builds build/
-# (Release) if needed; BUILD=dir to use another build.
+# OPENBLAS_NUM_THREADS=N; the C model runs train_sft's way: the batch in 2
+# shards on N threads (--threads N), OpenBLAS at one thread, the same bits
+# at any N. Generation: both sides on N threads (the C side's generation is
+# single-threaded). Builds build/ (Release) if needed; BUILD=dir to use
+# another build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${BUILD:-$here/../build}
@@ -39,7 +40,7 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(uname 
 echo "BLAS alternative: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)"
 for th in 1 2; do
   for r in $(seq "$rounds"); do
-    c=$("$bench" --blas-threads "$th" "${extra[@]}")
+    c=$("$bench" --threads "$th" "${extra[@]}")
     t=$(OPENBLAS_NUM_THREADS=$th OMP_NUM_THREADS=$th OMP_WAIT_POLICY=PASSIVE $py "$here/torch_train.py" --threads "$th" "${extra[@]}")
     [ "$th" = 1 ] && [ "$r" = 1 ] && { echo "$c" | head -1; echo "$t" | sed -n '1,2p'; }
     echo "$th $r $(echo "$c" | field train_ex_per_s) $(echo "$t" | field train_ex_per_s)" \

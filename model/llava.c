@@ -201,9 +201,28 @@ int llava_init(struct llava *m, const struct llava_config *cfg, uint64_t seed,
   return 0;
 }
 
+void llava_replica(struct llava *r, const struct llava *m)
+{
+  memset(r, 0, sizeof *r);
+  r->cfg = m->cfg;
+  r->num_patches = m->num_patches;
+  r->patch_dim = m->patch_dim;
+  r->v_run = m->v_run;
+  memcpy(r->param_sizes, m->param_sizes, sizeof r->param_sizes);
+  r->num_parameters = m->num_parameters;
+  r->num_vision_parameters = m->num_vision_parameters;
+  r->params = m->params;
+  r->params_memory = m->params_memory;
+  r->grads_memory = carve(&r->grads, r->param_sizes, r->num_parameters);
+  r->mean_loss = -1.0f;
+  r->freeze_vision = m->freeze_vision;
+  r->shares_params = 1;
+}
+
 void llava_free(struct llava *m)
 {
-  free(m->params_memory);
+  if (!m->shares_params)
+    free(m->params_memory);
   free(m->grads_memory);
   free(m->m_memory);
   free(m->v_memory);
@@ -532,7 +551,7 @@ float llava_forward(struct llava *m, const float *images, const int *tokens,
       if (wsum > 0.0)
         total += lsum / wsum;
     }
-    m->mean_loss = (float)(total / (double)B);
+    m->mean_loss = (float)(total / (double)(m->loss_batch > 0 ? m->loss_batch : B));
   }
   return m->mean_loss;
 }
@@ -723,8 +742,9 @@ static void backward_lm_layout(struct llava *m)
 void llava_backward(struct llava *m)
 {
   int b, t, B = m->B, L = m->L;
+  double nb = (double)(m->loss_batch > 0 ? m->loss_batch : B);
   ASSERT(m->acts_memory && m->has_targets);
-  /* d mean_loss / d nll[b,t] = w[b,t] / (sum_t w[b,t] * B) */
+  /* d mean_loss / d nll[b,t] = w[b,t] / (sum_t w[b,t] * B) (B: loss_batch if set) */
   for (b = 0; b < B; b++) {
     double wsum = 0.0;
     for (t = 0; t < L; t++)
@@ -732,7 +752,7 @@ void llava_backward(struct llava *m)
     for (t = 0; t < L; t++) {
       size_t q = (size_t)b * (size_t)L + (size_t)t;
       m->acts.dlosses[q] =
-          wsum > 0.0 ? (float)((double)m->lm_weights[q] / (wsum * (double)B)) : 0.0f;
+          wsum > 0.0 ? (float)((double)m->lm_weights[q] / (wsum * nb)) : 0.0f;
     }
   }
   backward_lm_layout(m);

@@ -200,6 +200,9 @@ struct llava {
   int has_targets;                 /* the last forward had targets */
   float mean_loss;                 /* of the last forward, -1 without targets */
   int freeze_vision;               /* backward and update skip the vision tower */
+  int loss_batch;                  /* denominator of the batch mean; 0: the forward's B
+                                    * (a shard of a larger batch sets the batch's B) */
+  int shares_params;               /* a replica: params belong to another model */
 };
 
 /* Checks cfg and allocates the parameters (and zeroed gradients), initialised
@@ -210,6 +213,13 @@ struct llava {
 int llava_init(struct llava *m, const struct llava_config *cfg, uint64_t seed,
                struct pd_err *err);
 void llava_free(struct llava *m);
+
+/* A replica of m for data parallelism (model/llava_dp.h): the same config,
+ * its params pointing at m's (read-only while replicas run; m's updates are
+ * seen at once), its own zeroed gradients and activations, m's
+ * freeze_vision. No AdamW state: update m, never a replica. llava_free
+ * releases what the replica owns only. Must not outlive m. */
+void llava_replica(struct llava *r, const struct llava *m);
 
 /* Forward pass. images (B,S,S,ch) float in [0,1]; tokens (B,T) each holding
  * exactly one cfg.image_token; T - 1 + P <= max_seq. targets (B,T) and

@@ -37,6 +37,10 @@
  * "text", stage 2 from stage 1's model with `reference` set to the SFT
  * model and dispreference = "both".
  *
+ * Threads: the policy's forwards and backward run in `shards` slices of the
+ * batch on up to `threads` threads (model/llava_dp.h, as train_sft): the
+ * outputs depend on shards, never on threads.
+ *
  * Determinism: one OpenBLAS thread (as train_sft). A forward's last bits
  * may depend on the shape of its batch (OpenBLAS chooses kernels by matrix
  * size), so every forward here has a shape fixed by the parameters: the
@@ -66,6 +70,7 @@
 #include "digest.h"
 #include "graph.h"
 #include "llava.h"
+#include "llava_dp.h"
 #include "llava_io.h"
 #include "registry.h"
 #include "run.h"
@@ -112,6 +117,9 @@ static const struct kind_param dpo_params[] = {
   { "epochs", PT_INT, "1", 1, 1e6, NULL, 0,
     "passes over the pairs when steps = 0 (rounded up to whole batches)" },
   { "batch", PT_INT, "8", 1, 65536, NULL, 0, "pairs per step" },
+  { "shards", PT_INT, "2", 1, 64, NULL, 0,
+    "slices of each step's rows computed independently, on up to `threads` threads at once: "
+    "the outputs depend on shards, never on threads" },
   { "lr", PT_FLOAT, "1e-4", 0, 10, NULL, 0, "peak learning rate" },
   { "lr_min", PT_FLOAT, "0", 0, 10, NULL, 0, "learning rate at the last step (cosine)" },
   { "warmup", PT_INT, "10", 0, 1e9, NULL, 0, "steps of linear warmup to lr" },
@@ -399,6 +407,7 @@ static void tokenize_pairs(struct dpo_data *d, const struct tokenizer *tk,
 static double row_nll(const struct llava *m, int b)
 {
   size_t q0 = (size_t)b * (size_t)m->L, l;
+  ASSERT(b >= 0 && b < m->B);
   double s = 0.0;
   for (l = 0; l < (size_t)m->L; l++)
     if (m->lm_weights[q0 + l] > 0.0f)
@@ -469,7 +478,8 @@ struct dpo_run {
   struct dpo_config cfg;
   struct dpo_data d;
   struct llava pol, ref;
-  int have_pol, have_ref;
+  struct llava_dp dp;    /* the policy's shards */
+  int have_pol, have_ref, have_dp;
   uint8_t ref_digest[PD_DIGEST_LEN];
   double *r_w, *r_t;     /* per pair, reference log-probs of the fixed rows */
   unsigned char *have_r; /* per pair: r_w and r_t known */
@@ -616,16 +626,17 @@ out:
  * teacher-forced on the chosen answer, into rows [noise0, noise0 + B). */
 static void noise_rows(struct dpo_run *x, const size_t *idx, int draw, int noise0)
 {
-  struct llava *m = &x->pol;
   size_t T = (size_t)x->d.T, Sz = (size_t)x->Sz;
-  int b, t, V = m->cfg.vocab;
+  int b, t, V = x->pol.cfg.vocab;
   for (b = 0; b < x->B; b++) {
     size_t row = (size_t)x->d.pairs[idx[b]].noisy_row + (size_t)draw;
     memcpy(x->img_noisy + (size_t)b * Sz, x->d.noisy + row * Sz, Sz * sizeof(float));
     copy_row(x, noise0 + b, x->d.tok_w, x->d.tgt_w, x->d.w_w, idx[b]);
   }
-  llava_forward(m, x->img_noisy, x->tok + (size_t)noise0 * T, NULL, NULL, x->B, x->d.T);
+  llava_dp_forward(&x->dp, x->img_noisy, x->tok + (size_t)noise0 * T, NULL, NULL, x->B, x->d.T);
   for (b = 0; b < x->B; b++) {
+    int lb;
+    const struct llava *m = llava_dp_row(&x->dp, b, &lb);
     int *tok = x->tok + (size_t)(noise0 + b) * T, *tgt = x->tgt + (size_t)(noise0 + b) * T;
     const float *w = x->w + (size_t)(noise0 + b) * T;
     for (t = 0; t < (int)T; t++) {
@@ -633,7 +644,7 @@ static void noise_rows(struct dpo_run *x, const size_t *idx, int draw, int noise
       int v, best = -1;
       if (w[t] <= 0.0f)
         continue;
-      z = m->acts.logits + ((size_t)b * (size_t)m->L + (size_t)llava_lm_pos(m, b, t)) * (size_t)V;
+      z = m->acts.logits + ((size_t)lb * (size_t)m->L + (size_t)llava_lm_pos(m, lb, t)) * (size_t)V;
       for (v = 0; v < V; v++)
         if (v != TOK_IMAGE && (best < 0 || z[v] > z[best]))
           best = v;
@@ -668,9 +679,12 @@ static int dpo_step(struct dpo_run *x, const size_t *idx, int draw, float clip,
                            : clean_image(x, idx[b % B]);
     memcpy(x->img + (size_t)b * Sz, src, Sz * sizeof(float));
   }
-  llava_forward(&x->pol, x->img, x->tok, x->tgt, x->w, n, x->d.T);
-  for (b = 0; b < n; b++)
-    x->s[b] = -row_nll(&x->pol, b);
+  llava_dp_forward(&x->dp, x->img, x->tok, x->tgt, x->w, n, x->d.T);
+  for (b = 0; b < n; b++) {
+    int lb;
+    const struct llava *m = llava_dp_row(&x->dp, b, &lb);
+    x->s[b] = -row_nll(m, lb);
+  }
   if ((rc = ref_forward(x, idx, noise0, err)) < 0)
     return rc;
   {
@@ -695,13 +709,15 @@ static int dpo_step(struct dpo_run *x, const size_t *idx, int draw, float clip,
       x->dl[q] = x->w[q] > 0.0f ? (float)(-x->ds[b] * (double)x->w[q]) : 0.0f;
     }
   llava_zero_grad(&x->pol);
-  llava_backward_dlosses(&x->pol, x->dl);
+  llava_dp_backward_dlosses(&x->dp, x->dl);
   *norm = train_clip_grads(&x->pol, clip);
   return 0;
 }
 
 static void dpo_run_release(struct dpo_run *x)
 {
+  if (x->have_dp)
+    llava_dp_free(&x->dp);
   if (x->have_pol)
     llava_free(&x->pol);
   if (x->have_ref)
@@ -975,6 +991,8 @@ static int dpo_run(struct task_run *r)
   tsv_header(&tsv, &x.cfg);
 
   openblas_set_num_threads(1);
+  llava_dp_init(&x.dp, &x.pol, train_iparam(t, "shards"), r->threads);
+  x.have_dp = 1;
   perm = xmalloc(x.d.n * sizeof *perm);
   idx = xmalloc((size_t)x.B * sizeof *idx);
   rng = seed ^ 0x3c6ef372fe94f82bULL;
@@ -1103,7 +1121,7 @@ static int dpo_check(struct graph *g, struct task *t, struct pd_err *err)
 
 const struct task_kind train_dpo_kind = {
   .name = "train_dpo",
-  .version = 2,
+  .version = 3,
   .doc = "POVID preference optimisation from an SFT model: DPO with the ground truth as "
          "chosen and two AI-made dispreferred answers, the corrupted caption (text) and the "
          "policy's own answer to a diffusion-noised image (image); optional NLL anchor; "

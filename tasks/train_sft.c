@@ -19,12 +19,16 @@
  * steps to lr, then cosine decay to lr_min at the last step; the gradient is
  * clipped to a global norm of `clip` (0: no clipping) before each step.
  *
- * Determinism: the same parameters give the same model bytes. OpenBLAS is
- * set to one thread while the task runs (process-wide: its sgemm splits by
- * thread count, which may change the last bits, kernels/cpu/matmul.c), so
- * `threads` does not speed this task up yet. The `log` output holds no
- * timings (they would make it differ run to run); examples/s go to the
- * task's log and its progress line.
+ * Threads and determinism: the same parameters give the same model bytes
+ * at any `threads`. Each batch is cut into `shards` fixed slices of rows
+ * (model/llava_dp.h), each computed start to end by one thread with
+ * OpenBLAS at one thread (process-wide: its sgemm splits by thread count,
+ * which may change the last bits, kernels/cpu/matmul.c), and the gradients
+ * are summed in shard order; `threads` (the cpu slots the task holds) only
+ * says how many shards run at once. `shards` changes the last bits (sums
+ * over rows split differently), so it is a keyed parameter. The `log`
+ * output holds no timings (they would make it differ run to run);
+ * examples/s go to the task's log and its progress line.
  *
  * Outputs: model/ (model.safetensors via llava_save, HF names, config in
  * its metadata; vocab.json) and log (TSV: step, loss, lr, grad_norm).
@@ -67,6 +71,7 @@
 #include "gen_util.h"
 #include "graph.h"
 #include "llava.h"
+#include "llava_dp.h"
 #include "llava_io.h"
 #include "registry.h"
 #include "train_ckpt.h"
@@ -105,6 +110,9 @@ static const struct kind_param sft_params[] = {
   { "epochs", PT_INT, "1", 1, 1e6, NULL, 0,
     "passes over the examples when steps = 0 (rounded up to whole batches)" },
   { "batch", PT_INT, "16", 1, 65536, NULL, 0, "examples per step" },
+  { "shards", PT_INT, "2", 1, 64, NULL, 0,
+    "slices of each batch computed independently, on up to `threads` threads at once, their "
+    "gradients summed in order: the outputs depend on shards, never on threads" },
   { "lr", PT_FLOAT, "1e-3", 0, 10, NULL, 0, "peak learning rate" },
   { "lr_min", PT_FLOAT, "0", 0, 10, NULL, 0, "learning rate at the last step (cosine decay)" },
   { "warmup", PT_INT, "10", 0, 1e9, NULL, 0, "steps of linear warmup to lr" },
@@ -312,6 +320,7 @@ static int sft_run(struct task_run *r)
   uint64_t seed = (uint64_t)task_param(t, "seed")->u.i, rng;
   struct llava_config cfg;
   struct llava m;
+  struct llava_dp dp;
   struct tokenizer tk;
   struct data d;
   char *path[NOUT] = { NULL }, *mpath = NULL, *vpath = NULL, *ipath = init_path(r);
@@ -324,7 +333,7 @@ static int sft_run(struct task_run *r)
   struct strbuf tsvb, id;
   struct train_ckpt st;
   double t0 = train_now(), tstart, first = 0, last = 0;
-  int nfirst = 0, nlast = 0, rc;
+  int nfirst = 0, nlast = 0, rc, shards = train_iparam(t, "shards"), have_dp = 0;
 
   memset(&d, 0, sizeof d);
   memset(&st, 0, sizeof st);
@@ -452,6 +461,10 @@ static int sft_run(struct task_run *r)
   btgt = xmalloc((size_t)B * (size_t)T * sizeof *btgt);
   bw = xmalloc((size_t)B * (size_t)T * sizeof *bw);
   img = xmalloc((size_t)B * (size_t)Sz * sizeof *img);
+  llava_dp_init(&dp, &m, shards, r->threads);
+  have_dp = 1;
+  fprintf(r->log, "%d shards of the batch on up to %d threads\n", shards < B ? shards : B,
+          r->threads);
   tstart = train_now();
   for (s = s0; s < steps; s++) {
     float loss, norm, lr_s = train_lr_at(s, steps, warmup, lr, lr_min);
@@ -476,9 +489,9 @@ static int sft_run(struct task_run *r)
       for (z = 0; z < (size_t)Sz; z++)
         img[(size_t)b * (size_t)Sz + z] = (float)px[z] / 255.0f;
     }
-    loss = llava_forward(&m, img, btok, btgt, bw, B, T);
+    loss = llava_dp_forward(&dp, img, btok, btgt, bw, B, T);
     llava_zero_grad(&m);
-    llava_backward(&m);
+    llava_dp_backward(&dp);
     norm = train_clip_grads(&m, clip);
     llava_update(&m, lr_s, 0.9f, 0.999f, 1e-8f, wd, s + 1);
     strbuf_addf(&tsvb, "%d\t%.6f\t%.6g\t%.6f\n", s + 1, (double)loss, (double)lr_s,
@@ -547,6 +560,8 @@ out:
   free(ipath);
   if (have_init)
     llava_free(&im);
+  if (have_dp)
+    llava_dp_free(&dp);
   free(perm);
   free(btok);
   free(btgt);
@@ -579,7 +594,7 @@ static int sft_check(struct graph *g, struct task *t, struct pd_err *err)
 
 const struct task_kind train_sft_kind = {
   .name = "train_sft",
-  .version = 3,
+  .version = 4,
   .doc = "Supervised fine-tuning of the small LLaVA-style model on a split's conversations "
          "(Vicuna v1 template, loss on the answers), from a pretrained vision tower (init, a "
          "train_vision model; frozen by default, LLaVA's recipe) or from scratch; AdamW with "

@@ -13,6 +13,7 @@ cat > g.dag <<'DAG'
 param disp = "both"
 param lr = 0.003
 param steps = 24
+param th = 1
 task subset = fetch_subset {
   train = 48
   eval  = 4
@@ -53,6 +54,7 @@ task dpo = train_dpo {
   lr            = lr
   max_len       = 32
   checkpoint_every = 4
+  threads       = th
 }
 DAG
 pd run g.dag --progress=plain; expect_rc 0; expect_counts 5 0
@@ -77,6 +79,14 @@ checks=$((checks + 5))
 before=$(sha256sum < "$model/model.safetensors")
 
 pd run g.dag --progress=plain; expect_rc 0; expect_counts 0 5
+
+# On 2 threads (not in the key: forced by a salt) the policy's two shards
+# run at once: the same bytes.
+POVID_CACHE_SALT=two-threads pd run g.dag -j 2 --set th=2 --progress=plain; expect_rc 0
+expect_ran dpo
+[ "$(POVID_CACHE_SALT=two-threads pd show g.dag dpo.model --set th=2; sha256sum < "$(cat "$T/out")/model.safetensors")" = "$before" ] ||
+  fail "2 threads gave other bytes than 1"
+checks=$((checks + 1))
 
 # Text-only in a fresh cache first fills the reference memo; "both" then
 # serves the fixed rows' reference log-probs from it: the same bytes.

@@ -11,6 +11,7 @@ pd tasks; expect_out "train_sft"
 
 cat > g.dag <<'DAG'
 param lr = 0.003
+param th = 2
 task subset = fetch_subset {
   train = 64
   eval  = 4
@@ -31,7 +32,7 @@ task sft = train_sft {
   steps      = 20
   warmup     = 2
   lr         = lr
-  threads    = 2
+  threads    = th
 }
 DAG
 pd run g.dag -j 2 --progress=plain; expect_rc 0; expect_counts 2 0; expect_ran subset sft
@@ -77,6 +78,15 @@ export POVID_CACHE_SALT=again
 pd run g.dag --progress=plain; expect_rc 0; expect_counts 2 0
 [ "$(sha256sum < "$(path model)/model.safetensors")" = "$before" ] || fail "a second run gave other bytes"
 checks=$((checks + 1))
+# On one thread (threads is not in the key: forced by another salt): the
+# batch's two shards run one after the other, the bytes stay the same.
+export POVID_CACHE_SALT=one-thread
+pd run g.dag --set th=1 --progress=plain; expect_rc 0; expect_counts 2 0
+grep -rqs "2 shards of the batch on up to 1 threads" .povid ||
+  fail "the one-thread run's log does not say so"
+[ "$(sha256sum < "$(path model --set th=1)/model.safetensors")" = "$before" ] ||
+  fail "1 thread gave other bytes than 2"
+checks=$((checks + 2))
 unset POVID_CACHE_SALT
 
 # Checkpoints: kill -9 the run once the task's log shows a checkpoint; the

@@ -10,8 +10,15 @@
  * per value (and its page faults) was most of what loading a big graph
  * cost. Values share what does not change: string text stays where the
  * lexer put it, a name evaluates to a copy of the top of its value that
- * shares the parts below. Left out: arithmetic, conditionals, functions
- * but file() and dir(). */
+ * shares the parts below.
+ *
+ * A reference by computed name ("sft_${seed}".model) becomes the same V_REF
+ * as sft_1.model. A for expression ([for s in seeds : EXPR], {for s in
+ * seeds : KEY => VALUE}) binds its variable on top of the enclosing ones, so
+ * the body sees loop variables, params and outer for expressions.
+ *
+ * Left out: arithmetic, conditionals (no `if` in for expressions),
+ * functions but file() and dir(). */
 #include "parse.h"
 
 #include <errno.h>
@@ -386,6 +393,165 @@ out:
   return rc;
 }
 
+/* --- references by computed name ---------------------------------------- */
+
+/* The name string as written, for messages: "sft_${seed}". */
+static void cref_source(const struct expr *e, struct strbuf *sb)
+{
+  size_t i;
+  strbuf_addch(sb, '"');
+  for (i = 0; i < e->u.cref.n; i++) {
+    const struct str_part *sp = &e->u.cref.parts[i];
+    if (sp->kind == SP_TEXT)
+      strbuf_add(sb, sp->text, sp->n);
+    else if (sp->kind == SP_NAME)
+      strbuf_addf(sb, "${%s}", sp->text);
+    else
+      strbuf_addf(sb, "${%s.%s}", sp->text, sp->output);
+  }
+  strbuf_addch(sb, '"');
+}
+
+/* "NAME".output: the name is interpolated as a task name is (params and
+ * variables in scope, no references), and the result is the same V_REF a
+ * plain reference makes: whether the task exists is pass 3's business,
+ * which reports it at the string. */
+static int eval_cref(const struct expr *e, const struct eval_ctx *cx, struct val *out,
+                     struct pd_err *err)
+{
+  struct eval_ctx ncx = *cx;
+  struct expr s;
+  struct val name;
+  size_t i;
+  int rc;
+
+  if (!refs_allowed(cx)) {
+    struct strbuf sb;
+    strbuf_init(&sb, 64);
+    cref_source(e, &sb);
+    rc = ev_err(err, &e->loc, "a reference (%s.%s) cannot be used in %s", sb.buf,
+                e->u.cref.output, where(cx));
+    strbuf_release(&sb);
+    return rc;
+  }
+  for (i = 0; i < e->u.cref.n; i++)
+    if (e->u.cref.parts[i].kind == SP_NAME && is_out(e->u.cref.parts[i].text))
+      return ev_err(err, &e->u.cref.parts[i].loc, "'${out}' cannot name a task");
+  memset(&s, 0, sizeof s);
+  s.kind = E_STR;
+  s.loc = e->loc;
+  s.u.str.parts = e->u.cref.parts;
+  s.u.str.n = e->u.cref.n;
+  ncx.mode = EV_NAME;
+  ncx.where = "the task name of a reference";
+  if ((rc = eval_string(&s, &ncx, &name, err)) < 0)
+    return rc;
+  if (name.kind != V_STR || strlen(name.u.str.s) != name.u.str.n)
+    return ev_err(err, &e->loc, "the task name of a reference must be plain text");
+  out->kind = V_REF;
+  out->loc = e->loc;
+  out->u.ref.task = name.u.str.s; /* in the arena or the text arena */
+  out->u.ref.output = e->u.cref.output;
+  out->u.ref.node = -1;
+  return 0;
+}
+
+/* --- for expressions ---------------------------------------------------- */
+
+static const char *a_kind(enum val_kind k)
+{
+  const char *n = val_kind_name(k);
+  return strchr("aeiou", n[0]) ? "an" : "a";
+}
+
+/* [for x in LIST : VALUE] and {for x in LIST : KEY => VALUE}: VALUE (and
+ * KEY) once per item, in the scope of e plus x. Keys must be strings and
+ * unique; the map comes out sorted like any other. */
+static int eval_for_expr(const struct expr *e, const struct eval_ctx *cx, struct val *out,
+                         struct pd_err *err)
+{
+  int is_map = e->kind == E_FOR_MAP;
+  struct eval_ctx ncx = *cx;
+  struct binding *vars = NULL;
+  struct key_ix *keys = NULL;
+  struct val list, *items = NULL, *vals;
+  size_t i, n;
+  int rc;
+
+  if ((rc = eval_expr(e->u.comp.list, cx, &list, err)) < 0)
+    return rc;
+  if (list.kind != V_LIST)
+    return ev_err(err, &e->u.comp.list->loc, "a for expression needs a list, not %s %s",
+                  a_kind(list.kind), val_kind_name(list.kind));
+  n = list.u.list.n;
+  vars = xmalloc((cx->nvars + 1) * sizeof *vars);
+  if (cx->nvars)
+    memcpy(vars, cx->vars, cx->nvars * sizeof *vars);
+  vars[cx->nvars].name = e->u.comp.var;
+  ncx.vars = vars;
+  ncx.nvars = cx->nvars + 1;
+  items = vals_new(cx, n);
+  if (is_map)
+    keys = xmalloc((n + 1) * sizeof *keys);
+  for (i = 0; i < n; i++) {
+    vars[cx->nvars].v = &list.u.list.v[i];
+    if (is_map) {
+      struct val kv;
+      if ((rc = eval_expr(e->u.comp.key, &ncx, &kv, err)) < 0)
+        goto out;
+      if (kv.kind != V_STR || strlen(kv.u.str.s) != kv.u.str.n) {
+        rc = ev_err(err, &e->u.comp.key->loc, "a map key must be a string, not %s %s%s",
+                    a_kind(kv.kind), val_kind_name(kv.kind),
+                    kv.kind == V_INT || kv.kind == V_FLOAT || kv.kind == V_BOOL
+                    ? " (interpolate it: \"${...}\")" : "");
+        goto out;
+      }
+      keys[i].key = kv.u.str.s;
+      keys[i].ix = i;
+      keys[i].loc = e->u.comp.key->loc;
+    }
+    if ((rc = eval_expr(e->u.comp.value, &ncx, &items[i], err)) < 0)
+      goto out;
+  }
+  out->loc = e->loc;
+  if (!is_map) {
+    out->kind = V_LIST;
+    out->u.list.v = items;
+    out->u.list.n = n;
+    goto out;
+  }
+  if (n > 1)
+    qsort(keys, n, sizeof *keys, key_cmp);
+  for (i = 1; i < n; i++)
+    if (strcmp(keys[i].key, keys[i - 1].key) == 0) {
+      /* Sorted by key, then by item: the first two items that give it. */
+      struct strbuf a, b;
+      strbuf_init(&a, 32);
+      strbuf_init(&b, 32);
+      val_to_source(&list.u.list.v[keys[i - 1].ix], &a);
+      val_to_source(&list.u.list.v[keys[i].ix], &b);
+      rc = ev_err(err, &e->u.comp.key->loc,
+                  "duplicate key '%s' in a for expression (from %s = %s and %s = %s)",
+                  keys[i].key, e->u.comp.var, a.buf, e->u.comp.var, b.buf);
+      strbuf_release(&a);
+      strbuf_release(&b);
+      goto out;
+    }
+  vals = vals_new(cx, n);
+  out->u.map.k = n ? arena_alloc_raw(cx->arena, n * sizeof *out->u.map.k) : NULL;
+  for (i = 0; i < n; i++) {
+    out->u.map.k[i] = keys[i].key;
+    vals[i] = items[keys[i].ix];
+  }
+  out->kind = V_MAP;
+  out->u.map.v = vals;
+  out->u.map.n = n;
+out:
+  free(keys);
+  free(vars);
+  return rc;
+}
+
 /* --- file() and dir() --------------------------------------------------- */
 
 static int eval_call(const struct expr *e, const struct eval_ctx *cx, struct val *out,
@@ -508,6 +674,13 @@ int eval_expr(const struct expr *e, const struct eval_ctx *cx, struct val *out,
   case E_CALL:
     rc = eval_call(e, cx, out, err);
     break;
+  case E_CREF:
+    rc = eval_cref(e, cx, out, err);
+    break;
+  case E_FOR_LIST:
+  case E_FOR_MAP:
+    rc = eval_for_expr(e, cx, out, err);
+    break;
   default:
     BUG("bad expression kind");
   }
@@ -542,8 +715,15 @@ int expr_is_const(const struct expr *e)
       if (!expr_is_const(&e->u.map.e[i].key) || !expr_is_const(&e->u.map.e[i].value))
         return 0;
     return 1;
+  case E_CREF: /* const when the name is plain text */
+    for (i = 0; i < e->u.cref.n; i++)
+      if (e->u.cref.parts[i].kind != SP_TEXT)
+        return 0;
+    return 1;
   case E_NAME:
   case E_CALL:
+  case E_FOR_LIST:
+  case E_FOR_MAP:
     return 0;
   }
   return 0;

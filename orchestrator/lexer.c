@@ -452,6 +452,7 @@ static const unsigned char punct[256] = {
   [')'] = TK_RPAREN + 1,
   [','] = TK_COMMA + 1,
   ['.'] = TK_DOT + 1,
+  [':'] = TK_COLON + 1,
 };
 
 int lexer_next(struct lexer *lx, struct token *tok, struct pd_err *err)
@@ -491,7 +492,10 @@ int lexer_next(struct lexer *lx, struct token *tok, struct pd_err *err)
   tok->loc.file = lx->file;
   tok->loc.line = line;
   tok->loc.col = (int)(p - line_start) + 1;
-  if ((k = punct[(unsigned char)*p])) {
+  if (*p == '=' && p + 1 < end && p[1] == '>') {
+    tok->kind = TK_ARROW;
+    p += 2;
+  } else if ((k = punct[(unsigned char)*p])) {
     tok->kind = (enum tok_kind)(k - 1);
     p++;
   } else if (IS(*p, CC_START)) {

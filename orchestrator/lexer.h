@@ -3,8 +3,10 @@
  * The lexer reads a whole source buffer (it does not own it) and hands out
  * one token at a time. Words are all TK_IDENT: keywords (include, param,
  * pool, task, for, in, true, false) are told apart by the parser, so that
- * `pool = "api"` in a task body still reads as an attribute. Strings come
- * out already split into parts: text (escapes done) and `${...}` holes.
+ * `pool = "api"` in a task body still reads as an attribute. Punctuation is
+ * one character, but for "=>" (one TK_ARROW, never TK_EQ then '>').
+ * Strings come out already split into parts: text (escapes done) and
+ * `${...}` holes.
  */
 #ifndef PD_LEXER_H
 #define PD_LEXER_H
@@ -33,7 +35,9 @@ enum tok_kind {
   TK_LPAREN,   /* ( */
   TK_RPAREN,   /* ) */
   TK_COMMA,    /* , */
-  TK_DOT       /* . */
+  TK_DOT,      /* . */
+  TK_COLON,    /* : (in [for x in LIST : EXPR]) */
+  TK_ARROW     /* => (in {for x in LIST : KEY => VALUE}) */
 };
 
 enum str_part_kind {

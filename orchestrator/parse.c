@@ -6,6 +6,12 @@
  * attributes are optional (a newline is whitespace), trailing commas are
  * fine. Nesting is capped so that a hostile file cannot overflow the stack.
  *
+ * Two forms need more than the next token: a string followed by '.' is a
+ * reference by computed name ("sft_${seed}".model), and a list or map whose
+ * first word is `for` is a for expression ([for s in seeds : EXPR],
+ * {for s in seeds : KEY => VALUE}); `{ for = 1 }` stays a map whose key is
+ * for. A for expression has one variable and no `if` filter.
+ *
  * Names that values may point to (task, param and pool names, references,
  * map keys) and string text go to the text arena, which the loader keeps
  * with the graph; the rest of the tree is freed once evaluated. A task
@@ -175,6 +181,55 @@ static int take_string(struct parser *ps, struct expr *e)
   return advance(ps);
 }
 
+/* The rest of a for expression, from the token after 'for' to the closing
+ * bracket or brace; e->loc is the opening one. */
+static int parse_for_expr(struct parser *ps, struct expr *e, int is_map)
+{
+  char what[96];
+  int rc;
+  e->kind = is_map ? E_FOR_MAP : E_FOR_LIST;
+  if (ps->tok.kind != TK_IDENT)
+    return expected(ps, "a variable after 'for'");
+  if ((rc = check_decl_name(ps, "loop variable")) < 0)
+    return rc;
+  e->u.comp.var = tok_text_tree(ps);
+  e->u.comp.var_loc = ps->tok.loc;
+  if ((rc = advance(ps)) < 0)
+    return rc;
+  if (ps->tok.kind == TK_COMMA)
+    return perr(ps, &ps->tok.loc, "a for expression takes one variable (for x in LIST), "
+                                  "not two");
+  if (!is_word(ps, "in"))
+    return expected(ps, "'in' after the variable of a for expression");
+  e->u.comp.list = arena_alloc(ps->arena, sizeof *e->u.comp.list);
+  if ((rc = advance(ps)) < 0 || (rc = parse_expr(ps, e->u.comp.list)) < 0)
+    return rc;
+  if (ps->tok.kind != TK_COLON)
+    return expected(ps, "':' after the list of a for expression");
+  if ((rc = advance(ps)) < 0)
+    return rc;
+  if (is_map) {
+    e->u.comp.key = arena_alloc(ps->arena, sizeof *e->u.comp.key);
+    if ((rc = parse_expr(ps, e->u.comp.key)) < 0)
+      return rc;
+    if (ps->tok.kind != TK_ARROW)
+      return expected(ps, "'=>' after the key of a for expression");
+    if ((rc = advance(ps)) < 0)
+      return rc;
+  }
+  e->u.comp.value = arena_alloc(ps->arena, sizeof *e->u.comp.value);
+  if ((rc = parse_expr(ps, e->u.comp.value)) < 0)
+    return rc;
+  if (is_word(ps, "if"))
+    return perr(ps, &ps->tok.loc, "'if' in a for expression is not supported");
+  if (ps->tok.kind != (is_map ? TK_RBRACE : TK_RBRACKET)) {
+    snprintf(what, sizeof what, "'%c' to close the for expression opened at %d:%d",
+             is_map ? '}' : ']', e->loc.line, e->loc.col);
+    return expected(ps, what);
+  }
+  return advance(ps);
+}
+
 static int parse_list(struct parser *ps, struct expr *e)
 {
   size_t mark = ps->top;
@@ -183,6 +238,11 @@ static int parse_list(struct parser *ps, struct expr *e)
   e->loc = ps->tok.loc;
   if ((rc = advance(ps)) < 0)
     return rc;
+  if (is_word(ps, "for")) { /* no value is named for: a keyword */
+    if ((rc = advance(ps)) < 0)
+      return rc;
+    return parse_for_expr(ps, e, 0);
+  }
   for (;;) {
     struct expr item;
     if (ps->tok.kind == TK_RBRACKET) {
@@ -208,16 +268,47 @@ static int parse_list(struct parser *ps, struct expr *e)
   }
 }
 
+/* A map key written as a bare word: an E_STR of one text part. */
+static void word_key(struct parser *ps, struct expr *key, char *text, size_t n,
+                     const struct srcloc *loc)
+{
+  struct str_part *sp = arena_alloc(ps->arena, sizeof *sp);
+  sp->kind = SP_TEXT;
+  sp->text = text;
+  sp->n = n;
+  sp->loc = *loc;
+  key->kind = E_STR;
+  key->loc = *loc;
+  key->u.str.parts = sp;
+  key->u.str.n = 1;
+}
+
 static int parse_map(struct parser *ps, struct expr *e)
 {
   size_t mark = ps->top;
-  int rc;
+  struct srcloc for_loc = ps->tok.loc;
+  int rc, for_key = 0;
   e->kind = E_MAP;
   e->loc = ps->tok.loc;
   if ((rc = advance(ps)) < 0)
     return rc;
+  if (is_word(ps, "for")) {
+    /* {for x in ...} is a for expression, { for = 1 } a map with key for. */
+    for_loc = ps->tok.loc;
+    if ((rc = advance(ps)) < 0)
+      return rc;
+    if (ps->tok.kind != TK_EQ)
+      return parse_for_expr(ps, e, 1);
+    for_key = 1;
+  }
   for (;;) {
     struct map_entry me;
+    if (for_key) {
+      memset(&me, 0, sizeof me);
+      word_key(ps, &me.key, arena_strndup(ps->lx.text_arena, "for", 3), 3, &for_loc);
+      for_key = 0;
+      goto value;
+    }
     if (ps->tok.kind == TK_RBRACE) {
       e->u.map.n = (ps->top - mark) / sizeof me;
       e->u.map.e = stk_pop(ps, mark);
@@ -232,20 +323,13 @@ static int parse_map(struct parser *ps, struct expr *e)
       return expected(ps, "a key or '}' in map");
     memset(&me, 0, sizeof me);
     if (ps->tok.kind == TK_IDENT) {
-      struct str_part *sp = arena_alloc(ps->arena, sizeof *sp);
-      sp->kind = SP_TEXT;
-      sp->text = tok_text(ps);
-      sp->n = ps->tok.n;
-      sp->loc = ps->tok.loc;
-      me.key.kind = E_STR;
-      me.key.loc = ps->tok.loc;
-      me.key.u.str.parts = sp;
-      me.key.u.str.n = 1;
+      word_key(ps, &me.key, tok_text(ps), ps->tok.n, &ps->tok.loc);
       if ((rc = advance(ps)) < 0)
         return rc;
     } else if ((rc = take_string(ps, &me.key)) < 0) {
       return rc;
     }
+  value:
     if (ps->tok.kind != TK_EQ)
       return expected(ps, "'=' after map key");
     if ((rc = advance(ps)) < 0 || (rc = parse_expr(ps, &me.value)) < 0)
@@ -326,9 +410,26 @@ static int parse_expr(struct parser *ps, struct expr *e)
     e->u.f = ps->tok.f;
     rc = advance(ps);
     break;
-  case TK_STRING:
-    rc = take_string(ps, e);
+  case TK_STRING: {
+    struct str_part *parts = ps->tok.parts;
+    size_t nparts = ps->tok.nparts;
+    if ((rc = take_string(ps, e)) < 0 || ps->tok.kind != TK_DOT)
+      break;
+    /* "NAME".OUTPUT: a reference to the task the string names. */
+    memset(&e->u, 0, sizeof e->u);
+    e->kind = E_CREF;
+    e->u.cref.parts = parts;
+    e->u.cref.n = nparts;
+    if ((rc = advance(ps)) < 0)
+      break;
+    if (ps->tok.kind != TK_IDENT) {
+      rc = expected(ps, "an output name after the task name string and '.'");
+      break;
+    }
+    e->u.cref.output = tok_text(ps);
+    rc = advance(ps);
     break;
+  }
   case TK_LBRACKET:
     rc = parse_list(ps, e);
     break;

@@ -30,7 +30,10 @@ enum expr_kind {
   E_MAP,   /* u.map */
   E_NAME,  /* u.name: a param or loop variable (or out) */
   E_REF,   /* u.ref: TASK.OUTPUT */
-  E_CALL   /* u.call: file(...) or dir(...) */
+  E_CALL,  /* u.call: file(...) or dir(...) */
+  E_CREF,  /* u.cref: "NAME".OUTPUT, a reference by computed name */
+  E_FOR_LIST, /* u.comp: [for VAR in LIST : VALUE] */
+  E_FOR_MAP   /* u.comp: {for VAR in LIST : KEY => VALUE} */
 };
 
 struct map_entry;
@@ -48,6 +51,16 @@ struct expr {
     char *name;
     struct { char *task; char *output; } ref;
     struct { int is_dir; struct expr *arg; } call;
+    /* The name's parts are interpolated as a task name is (params and
+     * variables in scope, no references); output is in the text arena. */
+    struct { struct str_part *parts; size_t n; char *output; } cref;
+    /* key is NULL for a list. VALUE (and KEY) are evaluated once per item
+     * of LIST with var bound to it. */
+    struct {
+      char *var;
+      struct srcloc var_loc;
+      struct expr *list, *key, *value;
+    } comp;
   } u;
 };
 
@@ -195,7 +208,8 @@ int eval_expr(const struct expr *e, const struct eval_ctx *cx, struct val *out,
               struct pd_err *err);
 
 /* Whether e's value depends on nothing but e: no names (but out), no
- * file()/dir(). Such an expression evaluates the same anywhere. */
+ * file()/dir(), no for expressions. Such an expression evaluates the same
+ * anywhere. */
 int expr_is_const(const struct expr *e);
 
 /* dst = a copy of src in arena whose every value has loc (the defaults of

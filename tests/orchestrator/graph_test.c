@@ -705,6 +705,250 @@ static void test_source_round_trip(void **state)
   graph_release(&g2);
 }
 
+/* "NAME".OUTPUT: the name interpolated with loop variables and params, then
+ * the same reference (edge, value, key) as the plain form. */
+static void test_cref(void **state)
+{
+  struct graph g, g2;
+  const struct task *t;
+  const struct val *c;
+  size_t i;
+  int seen[16] = { 0 };
+  (void)state;
+  /* eval_N reads sft_N, declared after it in the loop body. */
+  load_ok(&g,
+          "param seeds = [1, 2, 3]\n"
+          "param base = \"sft\"\n"
+          "for s in seeds {\n"
+          "  task \"eval_${s}\" = exec {\n"
+          "    command = [\"e\", \"${base}_${s}\".model], outputs = [\"metrics.json\"]\n"
+          "  }\n"
+          "  task \"${base}_${s}\" = exec { command = [\"t\", s], outputs = { model = \"m\" } }\n"
+          "}\n"
+          "task report = exec {\n"
+          "  command = [for s in seeds : \"eval_${s}\".metrics]\n"
+          "  env = {for s in seeds : \"M_${s}\" => \"sft_${s}\".model}\n"
+          "}\n"
+          "task plain = exec { command = [\"e\", sft_2.model] }\n");
+  assert_int_equal(g.ntasks, 8);
+  t = task(&g, "eval_2");
+  assert_string_equal(json(task_param(t, "command")), "[\"e\",{\"$ref\":\"sft_2.model\"}]");
+  assert_int_equal(t->ndeps, 1);
+  assert_int_equal(t->deps[0], graph_find_task(&g, "sft_2"));
+  c = &task_param(t, "command")->u.list.v[1];
+  assert_int_equal(c->u.ref.node, graph_find_task(&g, "sft_2"));
+  assert_int_equal(c->loc.line, 5);
+  assert_int_equal(c->loc.col, 21); /* the string */
+  /* The same value as the plain reference (what goes into the key). */
+  assert_true(val_equal(task_param(t, "command"), task_param(task(&g, "plain"), "command")));
+  t = task(&g, "report");
+  assert_string_equal(json(task_param(t, "command")),
+                      "[{\"$ref\":\"eval_1.metrics\"},{\"$ref\":\"eval_2.metrics\"},"
+                      "{\"$ref\":\"eval_3.metrics\"}]");
+  assert_string_equal(json(task_param(t, "env")),
+                      "{\"M_1\":{\"$ref\":\"sft_1.model\"},\"M_2\":{\"$ref\":\"sft_2.model\"},"
+                      "\"M_3\":{\"$ref\":\"sft_3.model\"}}");
+  assert_int_equal(t->ndeps, 6);
+  assert_int_equal(task(&g, "sft_3")->nrdeps, 2);
+  /* Dependencies first: sft_N, then eval_N, then report. */
+  for (i = 0; i < g.ntasks; i++) {
+    const struct task *u = &g.tasks[g.topo[i]];
+    size_t j;
+    for (j = 0; j < u->ndeps; j++)
+      assert_true(seen[u->deps[j]]);
+    seen[g.topo[i]] = 1;
+  }
+  assert_string_equal(g.tasks[g.topo[0]].name, "sft_1");
+  assert_string_equal(g.tasks[g.topo[1]].name, "eval_1");
+  assert_string_equal(g.tasks[g.topo[6]].name, "report");
+
+  /* A graph written with plain references loads to equal params. */
+  write_file("plain.dag", "task eval_1 = exec { command = [\"e\", sft_1.model], "
+                          "outputs = [\"metrics.json\"] }\n"
+                          "task sft_1 = exec { command = [\"t\", 1], outputs = { model = \"m\" } }\n");
+  {
+    struct pd_err err;
+    if (graph_load(&g2, "plain.dag", NULL, 0, &err) != 0)
+      fail_msg("%s", err.msg);
+  }
+  assert_true(val_equal(&task(&g, "eval_1")->params, &task(&g2, "eval_1")->params));
+  assert_true(val_equal(&task(&g, "sft_1")->params, &task(&g2, "sft_1")->params));
+  graph_release(&g2);
+  graph_release(&g);
+
+  /* A string without ${} names a task too; the constant path takes it. */
+  load_ok(&g, "task a = exec { command = [\"x\"], outputs = [\"o\"] }\n"
+              "task b = exec { command = [\"a\".o], env = { K = \"a\".o } }\n");
+  assert_int_equal(task(&g, "b")->ndeps, 1);
+  assert_string_equal(json(task_param(task(&g, "b"), "command")), "[{\"$ref\":\"a.o\"}]");
+  assert_string_equal(json(task_param(task(&g, "b"), "env")), "{\"K\":{\"$ref\":\"a.o\"}}");
+  graph_release(&g);
+
+  /* Nested loops and a loop variable of the outer one. */
+  load_ok(&g, "for m in [\"x\", \"y\"] {\n"
+              "  for s in [1, 2] {\n"
+              "    task \"t_${m}_${s}\" = exec { command = [\"t\"], outputs = [\"o\"] }\n"
+              "  }\n"
+              "  task \"u_${m}\" = exec { command = [for s in [1, 2] : \"t_${m}_${s}\".o] }\n"
+              "}\n");
+  t = task(&g, "u_y");
+  assert_int_equal(t->ndeps, 2);
+  assert_string_equal(g.tasks[t->deps[0]].name, "t_y_1");
+  assert_string_equal(g.tasks[t->deps[1]].name, "t_y_2");
+  graph_release(&g);
+}
+
+/* [for x in LIST : EXPR] and {for x in LIST : KEY => VALUE}. */
+static void test_for_exprs(void **state)
+{
+  struct graph g;
+  struct pd_err err;
+  const char *src = "param seeds = [1, 2, 3]\n"
+                    "param names = [for s in seeds : \"run_${s}\"]\n"
+                    "param bykey = {for s in seeds : \"k${s}\" => [s, \"v${s}\"]}\n"
+                    "param nested = [for a in [1, 2] : [for b in [\"x\", \"y\"] : \"${a}${b}\"]]\n"
+                    "param shadow = [for seeds in [[7]] : seeds]\n"
+                    "param empty = [for s in [] : s]\n"
+                    "param emptym = {for s in [] : s => s}\n"
+                    "for v in [for s in seeds : \"n${s}\"] {\n"
+                    "  task \"t_${v}\" = exec { command = [for s in seeds : \"${v}.${s}\"] }\n"
+                    "}\n";
+  struct override ov[] = { { "seeds", "[4, 5]" } };
+  (void)state;
+  load_ok(&g, src);
+  assert_string_equal(json(param(&g, "names")), "[\"run_1\",\"run_2\",\"run_3\"]");
+  assert_string_equal(json(param(&g, "bykey")),
+                      "{\"k1\":[1,\"v1\"],\"k2\":[2,\"v2\"],\"k3\":[3,\"v3\"]}");
+  assert_string_equal(json(param(&g, "nested")), "[[\"1x\",\"1y\"],[\"2x\",\"2y\"]]");
+  assert_string_equal(json(param(&g, "shadow")), "[[7]]");
+  assert_string_equal(json(param(&g, "empty")), "[]");
+  assert_string_equal(json(param(&g, "emptym")), "{}");
+  assert_int_equal(g.ntasks, 3);
+  assert_string_equal(g.tasks[0].name, "t_n1");
+  assert_string_equal(json(task_param(task(&g, "t_n2"), "command")),
+                      "[\"n2.1\",\"n2.2\",\"n2.3\"]");
+  /* The map comes out sorted by key, whatever the list's order. */
+  graph_release(&g);
+  load_ok(&g, "param m = {for s in [\"b\", \"c\", \"a\"] : s => s}\n");
+  assert_string_equal(json(param(&g, "m")), "{\"a\":\"a\",\"b\":\"b\",\"c\":\"c\"}");
+  assert_string_equal(param(&g, "m")->u.map.k[0], "a");
+  graph_release(&g);
+
+  /* --set of the list the expressions read. */
+  assert_int_equal(load_ov(&g, &err, src, ov, 1), 0);
+  assert_string_equal(json(param(&g, "names")), "[\"run_4\",\"run_5\"]");
+  assert_int_equal(g.ntasks, 2);
+  assert_string_equal(g.tasks[1].name, "t_n5");
+  graph_release(&g);
+}
+
+static void test_errors_cref_for(void **state)
+{
+  struct override bad[] = { { "seeds", "3" } };
+  struct override junk[] = { { "seeds", "[1, " } };
+  (void)state;
+  /* Unknown task after interpolation: at the string, with the name. */
+  expect_error("param seeds = [1, 2]\n"
+               "for s in seeds {\n"
+               "  task \"sft_${s}\" = exec { command = [\"t\"], outputs = [\"model\"] }\n"
+               "  task \"eval_${s}\" = exec { command = [\"e\", \"stf_${s}\".model] }\n"
+               "}\n",
+               PD_EGRAPH,
+               "g.dag:4:45: error: unknown task 'stf_1'; did you mean 'sft_1'?\n"
+               "  task \"eval_${s}\" = exec { command = [\"e\", \"stf_${s}\".model] }\n"
+               "                                            ^");
+  expect_error("param seeds = [1, 2]\n"
+               "for s in seeds {\n"
+               "  task \"sft_${s}\" = exec { command = [\"t\"], outputs = [\"model\"] }\n"
+               "}\n"
+               "task r = exec { command = [for s in [1, 2, 3] : \"sft_${s}\".model] }\n",
+               PD_EGRAPH,
+               "g.dag:5:49: error: unknown task 'sft_3'; did you mean 'sft_1'?\n"
+               "task r = exec { command = [for s in [1, 2, 3] : \"sft_${s}\".model] }\n"
+               "                                                ^");
+  expect_error("param seeds = [1, 2]\n"
+               "for s in seeds {\n"
+               "  task \"sft_${s}\" = exec { command = [\"t\"], outputs = [\"model\"] }\n"
+               "}\n"
+               "task r = exec { command = [for s in seeds : \"sft_${s}\".modle] }\n",
+               PD_EGRAPH,
+               "g.dag:5:45: error: task 'sft_1' (exec) has no output 'modle'; did you mean "
+               "'model'?\n"
+               "task r = exec { command = [for s in seeds : \"sft_${s}\".modle] }\n"
+               "                                            ^");
+  /* Cycles through computed names print as any other. */
+  expect_error("for s in [1] {\n"
+               "  task \"a_${s}\" = exec { command = [\"b_${s}\".o], outputs = [\"o\"] }\n"
+               "  task \"b_${s}\" = exec { command = [\"a_${s}\".o], outputs = [\"o\"] }\n"
+               "}\n",
+               PD_ECYCLE,
+               "g.dag:2:8: error: dependency cycle: a_1 -> b_1 -> a_1\n"
+               "  task \"a_${s}\" = exec { command = [\"b_${s}\".o], outputs = [\"o\"] }\n"
+               "       ^");
+  expect_error("param seed = 1\nparam p = \"sft_${seed}\".model\n", PD_EGRAPH,
+               "g.dag:2:11: error: a reference (\"sft_${seed}\".model) cannot be used in a param\n"
+               "param p = \"sft_${seed}\".model\n"
+               "          ^");
+  expect_error("task t = exec { command = [\"x_${sed}\".o] }\nparam seed = 1\n", PD_EGRAPH,
+               "g.dag:1:33: error: unknown name 'sed'; did you mean 'seed'?\n"
+               "task t = exec { command = [\"x_${sed}\".o] }\n"
+               "                                ^");
+  expect_error("task src = exec { command = [\"x\"], outputs = [\"a\"] }\n"
+               "for in in [src.a] {}\n",
+               PD_EPARSE,
+               "g.dag:2:5: error: 'in' is a keyword and cannot name a loop variable\n"
+               "for in in [src.a] {}\n"
+               "    ^");
+  expect_error("task src = exec { command = [\"x\"], outputs = [\"a\"] }\n"
+               "for i in [src.a] {\n"
+               "  task t = exec { command = [\"${i}\".a] }\n"
+               "}\n",
+               PD_EGRAPH,
+               "g.dag:3:33: error: 'i' holds a reference and cannot be used in the task name "
+               "of a reference\n"
+               "  task t = exec { command = [\"${i}\".a] }\n"
+               "                                ^");
+  /* For expressions. */
+  expect_error("param seeds = [1, 2, 1]\n"
+               "task t = exec { command = [\"x\"], env = {for s in seeds : \"K${s}\" => s} }\n",
+               PD_EGRAPH,
+               "g.dag:2:58: error: duplicate key 'K1' in a for expression (from s = 1 and s = 1)\n"
+               "task t = exec { command = [\"x\"], env = {for s in seeds : \"K${s}\" => s} }\n"
+               "                                                         ^");
+  expect_error("param m = {for s in [\"a\", \"b\", \"a\"] : s => 1}\n", PD_EGRAPH,
+               "g.dag:1:39: error: duplicate key 'a' in a for expression (from s = \"a\" and "
+               "s = \"a\")\n"
+               "param m = {for s in [\"a\", \"b\", \"a\"] : s => 1}\n"
+               "                                      ^");
+  expect_error("param m = {for s in [1] : s => 1}\n", PD_EGRAPH,
+               "g.dag:1:27: error: a map key must be a string, not an integer (interpolate it: "
+               "\"${...}\")\n"
+               "param m = {for s in [1] : s => 1}\n"
+               "                          ^");
+  expect_error("param seeds = 3\nparam l = [for s in seeds : s]\n", PD_EGRAPH,
+               "g.dag:2:21: error: a for expression needs a list, not an integer\n"
+               "param l = [for s in seeds : s]\n"
+               "                    ^");
+  expect_error("param l = [for s in [1] : t]\n", PD_EGRAPH,
+               "g.dag:1:27: error: unknown name 't'; did you mean 's'?\n"
+               "param l = [for s in [1] : t]\n"
+               "                          ^");
+  expect_error("param l = [for s in [1] : [s, sx]]\n", PD_EGRAPH,
+               "g.dag:1:31: error: unknown name 'sx'; did you mean 's'?\n"
+               "param l = [for s in [1] : [s, sx]]\n"
+               "                              ^");
+  /* The variable is gone after the expression. */
+  expect_error("param names = [for seed in [1] : seed]\nparam m = seed\n", PD_EGRAPH,
+               "g.dag:2:11: error: unknown name 'seed'\n"
+               "param m = seed\n"
+               "          ^");
+  /* --set of a list param: typed like the default. */
+  expect_error_ov("param seeds = [1, 2]\n", bad, 1, PD_EUSAGE,
+                  "--set seeds=3: 'seeds' is a list (declared at g.dag:1:7), got '3'");
+  expect_error_ov("param seeds = [1, 2]\n", junk, 1, PD_EUSAGE,
+                  "--set seeds=[1, : 'seeds' is a list (declared at g.dag:1:7), got '[1, '");
+}
+
 /* --- diagnostics -------------------------------------------------------- */
 
 static void test_missing_top(void **state)
@@ -1247,6 +1491,8 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_set_errors, setup, teardown),
     cmocka_unit_test_setup_teardown(test_edges_topo, setup, teardown),
     cmocka_unit_test_setup_teardown(test_source_round_trip, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_cref, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_for_exprs, setup, teardown),
     cmocka_unit_test_setup_teardown(test_missing_top, setup, teardown),
     cmocka_unit_test_setup_teardown(test_errors_syntax, setup, teardown),
     cmocka_unit_test_setup_teardown(test_errors_kind, setup, teardown),
@@ -1255,6 +1501,7 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_errors_cycles, setup, teardown),
     cmocka_unit_test_setup_teardown(test_errors_includes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_errors_names, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_errors_cref_for, setup, teardown),
     cmocka_unit_test_setup_teardown(test_error_at, setup, teardown),
     cmocka_unit_test(test_closest_name),
     cmocka_unit_test(test_check_value),

@@ -118,6 +118,28 @@ static void test_tokens(void **state)
   next_ok(&l, &t, TK_IDENT, 1, 1);
   next_ok(&l, &t, TK_IDENT, 2, 1);
   lex_close(&l);
+
+  /* For expressions: ':' and '=>' (one token), '=' still alone. */
+  lex_open(&l, "{for s in x : \"k\" => s}.o = =>=");
+  next_ok(&l, &t, TK_LBRACE, 1, 1);
+  next_ok(&l, &t, TK_IDENT, 1, 2);
+  next_ok(&l, &t, TK_IDENT, 1, 6);
+  next_ok(&l, &t, TK_IDENT, 1, 8);
+  next_ok(&l, &t, TK_IDENT, 1, 11);
+  next_ok(&l, &t, TK_COLON, 1, 13);
+  assert_string_equal(token_desc(&t, buf, sizeof buf), "':'");
+  next_ok(&l, &t, TK_STRING, 1, 15);
+  next_ok(&l, &t, TK_ARROW, 1, 19);
+  assert_string_equal(token_desc(&t, buf, sizeof buf), "'=>'");
+  next_ok(&l, &t, TK_IDENT, 1, 22);
+  next_ok(&l, &t, TK_RBRACE, 1, 23);
+  next_ok(&l, &t, TK_DOT, 1, 24);
+  next_ok(&l, &t, TK_IDENT, 1, 25);
+  next_ok(&l, &t, TK_EQ, 1, 27);
+  next_ok(&l, &t, TK_ARROW, 1, 29);
+  next_ok(&l, &t, TK_EQ, 1, 31);
+  next_ok(&l, &t, TK_EOF, 1, 32);
+  lex_close(&l);
 }
 
 static void test_numbers(void **state)

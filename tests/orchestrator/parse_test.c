@@ -324,6 +324,101 @@ static void test_syntax_errors(void **state)
                                       "param s = \"x\" \"y\"\n              ^");
 }
 
+/* "NAME".OUTPUT and for expressions: the tree, and `{ for = 1 }` still a
+ * map whose key is for. */
+static void test_cref_for(void **state)
+{
+  struct ast ast;
+  const struct expr *e, *c;
+  (void)state;
+  parse_ok("task t = exec {\n"
+           "  command = [\"sft_${seed}\".model, \"plain\".o,\n"
+           "             [for s in seeds : \"eval_${s}\".metrics]]\n"
+           "  env = {for s in [1, 2] : \"K_${s}\" => [for t in ts : t]}\n"
+           "  inherit_env = { for = 1, b = 2 }\n"
+           "}\n",
+           &ast);
+  e = &ast.stmts[0]->attrs[0].value;
+  assert_int_equal(e->u.list.n, 3);
+  c = &e->u.list.v[0];
+  assert_int_equal(c->kind, E_CREF);
+  assert_int_equal(c->loc.line, 2);
+  assert_int_equal(c->loc.col, 14);
+  assert_int_equal(c->u.cref.n, 2);
+  assert_string_equal(c->u.cref.parts[0].text, "sft_");
+  assert_int_equal(c->u.cref.parts[1].kind, SP_NAME);
+  assert_string_equal(c->u.cref.parts[1].text, "seed");
+  assert_string_equal(c->u.cref.output, "model");
+  c = &e->u.list.v[1];
+  assert_int_equal(c->kind, E_CREF);
+  assert_int_equal(c->u.cref.n, 1);
+  assert_string_equal(c->u.cref.output, "o");
+  assert_true(expr_is_const(c));
+  assert_false(expr_is_const(&e->u.list.v[0]));
+  c = &e->u.list.v[2];
+  assert_int_equal(c->kind, E_FOR_LIST);
+  assert_int_equal(c->loc.line, 3);
+  assert_int_equal(c->loc.col, 14);
+  assert_string_equal(c->u.comp.var, "s");
+  assert_int_equal(c->u.comp.var_loc.col, 19);
+  assert_int_equal(c->u.comp.list->kind, E_NAME);
+  assert_string_equal(c->u.comp.list->u.name, "seeds");
+  assert_null(c->u.comp.key);
+  assert_int_equal(c->u.comp.value->kind, E_CREF);
+  assert_string_equal(c->u.comp.value->u.cref.output, "metrics");
+  assert_false(expr_is_const(c));
+
+  e = &ast.stmts[0]->attrs[1].value;
+  assert_int_equal(e->kind, E_FOR_MAP);
+  assert_int_equal(e->u.comp.list->kind, E_LIST);
+  assert_int_equal(e->u.comp.key->kind, E_STR);
+  assert_int_equal(e->u.comp.key->loc.col, 28);
+  assert_int_equal(e->u.comp.value->kind, E_FOR_LIST); /* nested */
+  assert_string_equal(e->u.comp.value->u.comp.var, "t");
+
+  e = &ast.stmts[0]->attrs[2].value;
+  assert_int_equal(e->kind, E_MAP);
+  assert_int_equal(e->u.map.n, 2);
+  assert_string_equal(e->u.map.e[0].key.u.str.parts[0].text, "for");
+  assert_int_equal(e->u.map.e[0].key.loc.col, 19);
+  assert_int_equal(e->u.map.e[0].value.u.i, 1);
+  assert_string_equal(e->u.map.e[1].key.u.str.parts[0].text, "b");
+  ast_release(&ast);
+
+  parse_fails("param p = \"a\".", "p.dag:1:15: error: expected an output name after the task "
+                                  "name string and '.', found end of file\n"
+                                  "param p = \"a\".\n              ^");
+  parse_fails("param p = [for s in x s]", "p.dag:1:23: error: expected ':' after the list of a "
+                                          "for expression, found 's'\n"
+                                          "param p = [for s in x s]\n                      ^");
+  parse_fails("param p = [for s x : s]", "p.dag:1:18: error: expected 'in' after the variable "
+                                         "of a for expression, found 'x'\n"
+                                         "param p = [for s x : s]\n                 ^");
+  parse_fails("param p = [for in x : 1]", "p.dag:1:16: error: 'in' is a keyword and cannot "
+                                          "name a loop variable\n"
+                                          "param p = [for in x : 1]\n               ^");
+  parse_fails("param p = [for s in x : s, s]", "p.dag:1:26: error: expected ']' to close the for "
+                                               "expression opened at 1:11, found ','\n"
+                                               "param p = [for s in x : s, s]\n"
+                                               "                         ^");
+  parse_fails("param p = {for s in x : s = 1}", "p.dag:1:27: error: expected '=>' after the key "
+                                                "of a for expression, found '='\n"
+                                                "param p = {for s in x : s = 1}\n"
+                                                "                          ^");
+  parse_fails("param p = {for s in x : s => 1]", "p.dag:1:31: error: expected '}' to close the "
+                                                 "for expression opened at 1:11, found ']'\n"
+                                                 "param p = {for s in x : s => 1]\n"
+                                                 "                              ^");
+  parse_fails("param p = [for s in x : s if s]", "p.dag:1:27: error: 'if' in a for expression is "
+                                                 "not supported\n"
+                                                 "param p = [for s in x : s if s]\n"
+                                                 "                          ^");
+  parse_fails("param p = [for k, v in x : v]", "p.dag:1:17: error: a for expression takes one "
+                                               "variable (for x in LIST), not two\n"
+                                               "param p = [for k, v in x : v]\n"
+                                               "                ^");
+}
+
 static void literal_is(const char *text, const char *json)
 {
   struct srcloc loc = { "lit", 3, 4 };
@@ -377,6 +472,12 @@ static void test_literal(void **state)
                               "inside a task body");
   literal_fails("{ a = 1, a = 2 }", PD_EGRAPH, "error: key 'a' is already defined at ?:1:3");
   literal_fails("", PD_EPARSE, "error: expected a value, found end of file");
+  /* For expressions need no names from outside; references are refused. */
+  literal_is("[for x in [1, 2] : [x, \"v${x}\"]]", "[[1,\"v1\"],[2,\"v2\"]]");
+  literal_is("{for x in [\"b\", \"a\"] : x => [for y in [1] : x]}", "{\"a\":[\"a\"],\"b\":[\"b\"]}");
+  literal_fails("\"t_${x}\".o", PD_EGRAPH,
+                "error: a reference (\"t_${x}\".o) cannot be used in a literal");
+  literal_fails("[for x in [1] : y]", PD_EGRAPH, "error: names cannot be used in a literal ('y')");
 }
 
 static void test_paths(void **state)
@@ -456,6 +557,7 @@ int main(void)
     cmocka_unit_test(test_big),
     cmocka_unit_test(test_opts),
     cmocka_unit_test(test_syntax_errors),
+    cmocka_unit_test(test_cref_for),
     cmocka_unit_test(test_literal),
     cmocka_unit_test(test_paths),
     cmocka_unit_test(test_names),

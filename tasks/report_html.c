@@ -2,6 +2,11 @@
  * SVG charts, no scripts, no external resources) with the same tables as
  * report.md, the charts and the sample answers with hallucinated objects
  * in <mark>. Every string from the inputs is escaped (& < > " ').
+ *
+ * With several seeds: bars are means with error bars of one sample sd, the
+ * frontier chart draws each seed's base sweep as a thin line with each
+ * model's per-seed points around its labelled mean, and a training curve
+ * given as a list draws one line per seed in one colour.
  */
 #include <math.h>
 #include <stdio.h>
@@ -95,75 +100,115 @@ static void html_table(struct strbuf *sb, const struct report *rp,
 
 static void html_bar_charts(struct strbuf *sb, const struct report *rp)
 {
-  const char **names = xcalloc(rp->nrows + 1, sizeof *names);
-  double *v = xcalloc(4 * rp->nrows + 1, sizeof *v);
+  size_t n = rp->nmodels, i;
+  const char **names = xcalloc(n + 1, sizeof *names);
+  double *v = xcalloc(2 * (REPORT_NPOPE + 2) * n + 1, sizeof *v), *e = v + (REPORT_NPOPE + 2) * n;
   struct report_series s[REPORT_NPOPE];
-  size_t i;
-  int k, pope = 0;
-  for (i = 0; i < rp->nrows; i++) {
-    const struct report_chair *c = report_main_chair(rp->rows[i].m);
-    names[i] = rp->rows[i].m->in.name;
-    v[i] = c->chair_s * 100;
-    v[rp->nrows + i] = c->recall * 100;
+  int k, pope = 0, seeds = rp->nseeds > 1;
+  for (i = 0; i < n; i++) {
+    const struct report_model *m = &rp->models[i];
+    names[i] = m->name;
+    v[i] = m->q[REPORT_Q_CHAIR_S].mean * 100;
+    e[i] = m->q[REPORT_Q_CHAIR_S].sd * 100;
+    v[n + i] = m->q[REPORT_Q_RECALL].mean * 100;
+    e[n + i] = m->q[REPORT_Q_RECALL].sd * 100;
   }
-  s[0] = (struct report_series){ "CHAIR_S", NULL, v, rp->nrows };
-  report_svg_bars(sb, "CHAIR_S per model (%, lower is better)", "CHAIR_S %", names, rp->nrows, s, 1);
-  s[0] = (struct report_series){ "recall", NULL, v + rp->nrows, rp->nrows };
-  report_svg_bars(sb, "Object recall per model (%)", "recall %", names, rp->nrows, s, 1);
+  s[0] = (struct report_series){ "CHAIR_S", NULL, v, n, seeds ? e : NULL, 0, 0 };
+  report_svg_bars(sb, "CHAIR_S per model (%, lower is better)", "CHAIR_S %", names, n, s, 1);
+  s[0] = (struct report_series){ "recall", NULL, v + n, n, seeds ? e + n : NULL, 0, 0 };
+  report_svg_bars(sb, "Object recall per model (%)", "recall %", names, n, s, 1);
   for (k = 0; k < REPORT_NPOPE; k++) {
-    double *y = v + (size_t)(k + 1) * rp->nrows;
-    for (i = 0; i < rp->nrows; i++) {
-      y[i] = rp->rows[i].m->pope_f1[k] * 100;
+    double *y = v + (size_t)(k + 2) * n, *ye = e + (size_t)(k + 2) * n;
+    for (i = 0; i < n; i++) {
+      y[i] = rp->models[i].q[REPORT_Q_POPE + k].mean * 100;
+      ye[i] = rp->models[i].q[REPORT_Q_POPE + k].sd * 100;
       pope |= !isnan(y[i]);
     }
-    s[k] = (struct report_series){ report_pope_splits[k], NULL, y, rp->nrows };
+    s[k] = (struct report_series){ report_pope_splits[k], NULL, y, n, seeds ? ye : NULL, 0, 0 };
   }
   if (pope)
-    report_svg_bars(sb, "POPE F1 per model and split (%)", "F1 %", names, rp->nrows, s,
-                    REPORT_NPOPE);
+    report_svg_bars(sb, "POPE F1 per model and split (%)", "F1 %", names, n, s, REPORT_NPOPE);
   free(names);
   free(v);
 }
 
 static void html_frontier_chart(struct strbuf *sb, const struct report *rp)
 {
-  size_t n = rp->frontier.n, i;
-  double *xy = xcalloc(2 * n + 1, sizeof *xy);
-  struct report_label *labels = xcalloc(rp->nrows + 1, sizeof *labels);
-  struct report_series line = { "base model, eos_bias sweep", xy, xy + n, n };
-  for (i = 0; i < n; i++) {
-    xy[i] = rp->frontier.p[i].recall * 100;
-    xy[n + i] = rp->frontier.p[i].chair_s * 100;
+  size_t nseeds = rp->nseeds, np = 0, i, s, at = 0;
+  struct report_series *lines = xcalloc(nseeds, sizeof *lines);
+  struct report_label *labels = xcalloc(rp->nmodels * (nseeds + 1) + 1, sizeof *labels);
+  double *xy;
+  for (s = 0; s < nseeds; s++)
+    np += rp->frontier[s].n;
+  xy = xcalloc(2 * np + 1, sizeof *xy);
+  for (s = 0; s < nseeds; s++) {
+    const struct report_frontier *f = &rp->frontier[s];
+    for (i = 0; i < f->n; i++) {
+      xy[at + i] = f->p[i].recall * 100;
+      xy[np + at + i] = f->p[i].chair_s * 100;
+    }
+    lines[s] = (struct report_series){ s ? NULL
+                                       : nseeds > 1 ? "base model's sweep, per seed"
+                                                    : "base model, eos_bias sweep",
+                                       xy + at, xy + np + at, f->n, NULL, 1, nseeds > 1 };
+    at += f->n;
   }
-  for (i = 0; i < rp->nrows; i++) {
-    const struct report_chair *c = report_main_chair(rp->rows[i].m);
-    labels[i] = (struct report_label){ rp->rows[i].m->in.name, c->recall * 100, c->chair_s * 100 };
+  /* Per-seed dots first, so that the labelled means are drawn over them. */
+  at = 0;
+  for (i = 0; nseeds > 1 && i < rp->nmodels; i++)
+    for (s = 0; s < nseeds; s++) {
+      const struct report_chair *c = report_main_chair(rp->models[i].seed[s].m);
+      labels[at++] = (struct report_label){ NULL, c->recall * 100, c->chair_s * 100 };
+    }
+  for (i = 0; i < rp->nmodels; i++) {
+    const struct report_model *m = &rp->models[i];
+    labels[at++] = (struct report_label){ m->name, m->q[REPORT_Q_RECALL].mean * 100,
+                                          m->q[REPORT_Q_CHAIR_S].mean * 100 };
   }
-  report_svg_lines(sb, "Length frontier: CHAIR_S against recall", "recall %", "CHAIR_S %", &line,
-                   n ? 1 : 0, labels, rp->nrows, "models (eos_bias 0)");
+  report_svg_lines(sb, "Length frontier: CHAIR_S against recall", "recall %", "CHAIR_S %", lines,
+                   np ? nseeds : 0, labels, at,
+                   nseeds > 1 ? "models: mean, seeds (dots)"
+                              : "models (eos_bias 0)");
   free(xy);
+  free(lines);
   free(labels);
 }
 
-/* One chart of the columns of c whose names start with prefix, if any. */
-static void html_curve_chart(struct strbuf *sb, const struct report_curve *c, const double *x,
-                             const char *prefix, const char *what)
+/* One chart of the columns whose names start with prefix of the k files of
+ * c (one entry's seeds: a line per seed, one colour per column), if any. */
+static void html_curve_chart(struct strbuf *sb, const struct report_curve *c, size_t k,
+                             const double *const *x, const char *prefix, const char *what)
 {
-  struct report_series s[16];
-  double *y = xcalloc(16 * c->nrows + 1, sizeof *y);
-  size_t k, i, n = 0;
+  struct report_series s[16 * 8];
+  const char *cols[16];
+  double *y;
+  size_t j, i, f, n = 0, ns = 0, rows = 0;
   char *title;
-  for (k = 0; k < c->ncols && n < 16; k++) {
-    if (strncmp(c->cols[k], prefix, strlen(prefix)) != 0)
-      continue;
-    for (i = 0; i < c->nrows; i++)
-      y[n * c->nrows + i] = c->v[i * c->ncols + k];
-    s[n] = (struct report_series){ c->cols[k], x, y + n * c->nrows, c->nrows };
-    n++;
-  }
+  for (j = 0; j < c[0].ncols && n < 16; j++)
+    if (strncmp(c[0].cols[j], prefix, strlen(prefix)) == 0)
+      cols[n++] = c[0].cols[j];
+  if (k > 8)
+    k = 8; /* as many seeds as a chart shows */
+  for (f = 0; f < k; f++)
+    rows += c[f].nrows;
+  y = xcalloc(n * rows + 1, sizeof *y);
+  for (j = 0, rows = 0; j < n; j++)
+    for (f = 0; f < k; f++) {
+      int col = report_curve_col(&c[f], cols[j]);
+      if (col < 0)
+        continue;
+      for (i = 0; i < c[f].nrows; i++)
+        y[rows + i] = c[f].v[i * c[f].ncols + (size_t)col];
+      s[ns++] = (struct report_series){ f ? NULL : cols[j], x[f], y + rows, c[f].nrows, NULL,
+                                        (int)j + 1, 0 };
+      rows += c[f].nrows;
+    }
   if (n) {
-    title = xasprintf("%s: %s", c->in.name, what);
-    report_svg_lines(sb, title, "step", what, s, n, NULL, 0, NULL);
+    if (k > 1)
+      title = xasprintf("%s: %s (a line per seed)", c[0].in.name, what);
+    else
+      title = xasprintf("%s: %s", c[0].in.name, what);
+    report_svg_lines(sb, title, "step", what, s, ns, NULL, 0, NULL);
     free(title);
   }
   free(y);
@@ -171,23 +216,28 @@ static void html_curve_chart(struct strbuf *sb, const struct report_curve *c, co
 
 static void html_curves(struct strbuf *sb, const struct report *rp)
 {
-  size_t i, r;
+  size_t i, r, f, g;
   strbuf_addstr(sb, "<h2>Training curves</h2>\n");
   if (!rp->ncurves) {
     strbuf_addstr(sb, "<p class=\"note\">No training curves given.</p>\n");
     return;
   }
   strbuf_addstr(sb, "<div class=\"charts\">\n");
-  for (i = 0; i < rp->ncurves; i++) {
+  for (i = 0; i < rp->ncurves; i += g) {
     const struct report_curve *c = &rp->curves[i];
-    int step = report_curve_col(c, "step");
-    double *x = xcalloc(c->nrows + 1, sizeof *x);
-    for (r = 0; r < c->nrows; r++)
-      x[r] = step >= 0 ? c->v[r * c->ncols + (size_t)step] : (double)r;
-    html_curve_chart(sb, c, x, "loss", "loss");
-    html_curve_chart(sb, c, x, "margin", "margin");
-    html_curve_chart(sb, c, x, "acc", "accuracy");
-    html_curve_chart(sb, c, x, "reward", "reward");
+    double **x = xcalloc((g = report_curve_group(rp, i)), sizeof *x);
+    for (f = 0; f < g; f++) {
+      int step = report_curve_col(&c[f], "step");
+      x[f] = xcalloc(c[f].nrows + 1, sizeof *x[f]);
+      for (r = 0; r < c[f].nrows; r++)
+        x[f][r] = step >= 0 ? c[f].v[r * c[f].ncols + (size_t)step] : (double)r;
+    }
+    html_curve_chart(sb, c, g, (const double *const *)x, "loss", "loss");
+    html_curve_chart(sb, c, g, (const double *const *)x, "margin", "margin");
+    html_curve_chart(sb, c, g, (const double *const *)x, "acc", "accuracy");
+    html_curve_chart(sb, c, g, (const double *const *)x, "reward", "reward");
+    for (f = 0; f < g; f++)
+      free(x[f]);
     free(x);
   }
   strbuf_addstr(sb, "</div>\n");
@@ -235,7 +285,14 @@ static void html_samples(struct strbuf *sb, const struct report *rp)
     return;
   }
   strbuf_addstr(sb, "<p class=\"note\">Captions at eos_bias 0 for the same images; "
-                    "hallucinated objects <mark>marked</mark>.</p>\n");
+                    "hallucinated objects <mark>marked</mark>.");
+  for (j = 0; j < rp->nanswers; j++)
+    if (rp->answers[j].in.seed > 1) {
+      strbuf_addstr(sb, " Where answers lists several seeds, the captions are the first "
+                        "seed's.");
+      break;
+    }
+  strbuf_addstr(sb, "</p>\n");
   for (i = 0; i < base->n && i < (size_t)rp->samples; i++) {
     strbuf_addstr(sb, "<h3>Image ");
     report_html_escape(sb, base->v[i].id);
@@ -247,9 +304,11 @@ static void html_samples(struct strbuf *sb, const struct report *rp)
     strbuf_addstr(sb, "</h3>\n<table>\n<thead><tr><th>model</th><th>answer</th>"
                       "<th>hallucinated</th></tr></thead>\n");
     for (j = 0; j < rp->nanswers; j++)
-      html_answer(sb, rp->answers[j].in.name,
-                  &rp->answers[j] == base ? &base->v[i]
-                                          : report_answers_find(&rp->answers[j], base->v[i].id));
+      if (rp->answers[j].in.seed <= 1) /* the first seed of a list */
+        html_answer(sb, rp->answers[j].in.name,
+                    &rp->answers[j] == base
+                        ? &base->v[i]
+                        : report_answers_find(&rp->answers[j], base->v[i].id));
     strbuf_addstr(sb, "</table>\n");
   }
 }
@@ -261,7 +320,10 @@ static void html_head(struct strbuf *sb, const struct report *rp)
   strbuf_addstr(sb, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
   tag_text(sb, "title", rp->title);
-  strbuf_addf(sb, "<style>\n%s</style>\n</head>\n<body>\n<main>\n", css);
+  /* "mean ± sd" cells stay on one line (only with seeds: a single run's
+   * page keeps its bytes). */
+  strbuf_addf(sb, "<style>\n%s%s</style>\n</head>\n<body>\n<main>\n", css,
+              rp->nseeds > 1 ? "td.r{white-space:nowrap}\n" : "");
   tag_text(sb, "h1", rp->title);
   strbuf_addstr(sb, "<p class=\"meta\">Written by task <code>");
   report_html_escape(sb, rp->task);
@@ -274,12 +336,32 @@ void report_html(const struct report *rp, struct strbuf *sb)
 {
   html_head(sb, rp);
   strbuf_addstr(sb, "<h2>Models</h2>\n");
+  if (rp->nseeds > 1) {
+    char *text = report_text_seeds(rp);
+    note(sb, text);
+    free(text);
+  }
   html_table(sb, rp, report_table_variants);
   note(sb, report_text_delta);
+  if (rp->nseeds > 1) {
+    strbuf_addstr(sb, "<h3>Per seed</h3>\n");
+    note(sb, report_text_per_seed);
+    html_table(sb, rp, report_table_seeds);
+    strbuf_addf(sb, "<p class=\"note\">Bars: means over the %zu seeds; error bars: ± one "
+                    "sample sd.</p>\n",
+                rp->nseeds);
+  }
   strbuf_addstr(sb, "<div class=\"charts\">\n");
   html_bar_charts(sb, rp);
   strbuf_addstr(sb, "</div>\n<h2>Length frontier</h2>\n");
-  note(sb, report_text_frontier);
+  if (rp->nseeds > 1) {
+    strbuf_addstr(sb, "<p class=\"note\">");
+    report_html_escape(sb, report_text_frontier);
+    strbuf_addstr(sb, " Each seed's base model has its own sweep (a thin line each); the table "
+                      "gives each eos_bias's mean ± sd over the seeds.</p>\n");
+  } else {
+    note(sb, report_text_frontier);
+  }
   strbuf_addstr(sb, "<div class=\"charts\">\n");
   html_frontier_chart(sb, rp);
   html_table(sb, rp, report_table_frontier);

@@ -3,8 +3,10 @@
  * TSVs (columns found by header name).
  *
  * Each input is hashed (SHA-256, for the provenance) and read whole; they
- * are small. Every error names the parameter, the map entry and the file:
- * "metrics 'both' ('/path/metrics.json'): chair[0] lacks 'recall'".
+ * are small. Every error names the parameter, the map entry (and its seed,
+ * for one of a list) and the file:
+ * "metrics 'both' ('/path/metrics.json'): chair[0] lacks 'recall'",
+ * "metrics 'both' (seed 2) ('/path/metrics.json'): ...".
  */
 #include <math.h>
 #include <stdarg.h>
@@ -27,8 +29,12 @@ static int bad(struct pd_err *err, const struct report_input *in, const char *fm
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  if (in->seed)
+    return ERR_SET(err, PD_ETASK, "%s '%s' (seed %d) ('%s'): %s", in->param, in->name, in->seed,
+                   in->path, msg);
   return ERR_SET(err, PD_ETASK, "%s '%s' ('%s'): %s", in->param, in->name, in->path, msg);
 }
+
 
 /* Hashes the input and reads it whole (*text malloc'd). */
 static int input_read(struct report_input *in, char **text, struct pd_err *err)

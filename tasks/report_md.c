@@ -1,9 +1,11 @@
 /* report_md.c - report.md: the report's tables and sample answers in
  * Markdown (GitHub flavour). Every string from the inputs is escaped with
  * backslashes; hallucinated objects in answers are **bold**. The charts
- * are only in report.html.
+ * are only in report.html. With several seeds, a sentence says what the
+ * "mean ± sd" cells are and a per-seed table follows the models table.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report.h"
@@ -86,6 +88,16 @@ static void md_answer(struct strbuf *sb, const char *name, const struct report_a
   strbuf_addch(sb, '\n');
 }
 
+/* Whether any answers entry is a list of several seeds. */
+static int answers_seeded(const struct report *rp)
+{
+  size_t j;
+  for (j = 0; j < rp->nanswers; j++)
+    if (rp->answers[j].in.seed > 1)
+      return 1;
+  return 0;
+}
+
 static void md_samples(struct strbuf *sb, const struct report *rp)
 {
   const struct report_answers *base = report_base_answers(rp);
@@ -97,7 +109,11 @@ static void md_samples(struct strbuf *sb, const struct report *rp)
     return;
   }
   strbuf_addstr(sb, "Captions at eos_bias 0 for the same images; hallucinated objects in "
-                    "**bold**.\n\n");
+                    "**bold**.");
+  if (answers_seeded(rp))
+    strbuf_addstr(sb, " Where answers lists several seeds, the captions are the first "
+                      "seed's.");
+  strbuf_addstr(sb, "\n\n");
   for (i = 0; i < base->n && i < (size_t)rp->samples; i++) {
     strbuf_addstr(sb, "### Image ");
     md_escape(sb, base->v[i].id);
@@ -108,10 +124,11 @@ static void md_samples(struct strbuf *sb, const struct report *rp)
     }
     strbuf_addstr(sb, "\n\n");
     for (j = 0; j < rp->nanswers; j++)
-      md_answer(sb, rp->answers[j].in.name,
-                j == (size_t)(base - rp->answers)
-                    ? &base->v[i]
-                    : report_answers_find(&rp->answers[j], base->v[i].id));
+      if (rp->answers[j].in.seed <= 1) /* the first seed of a list */
+        md_answer(sb, rp->answers[j].in.name,
+                  j == (size_t)(base - rp->answers)
+                      ? &base->v[i]
+                      : report_answers_find(&rp->answers[j], base->v[i].id));
     strbuf_addch(sb, '\n');
   }
 }
@@ -126,10 +143,27 @@ void report_md(const struct report *rp, struct strbuf *sb)
   md_escape(sb, rp->base);
   strbuf_addstr(sb, ". Rates in percent, distances in points. The charts are in report.html."
                     "\n\n## Models\n\n");
+  if (rp->nseeds > 1) {
+    char *text = report_text_seeds(rp);
+    strbuf_addstr(sb, text);
+    strbuf_addstr(sb, "\n\n");
+    free(text);
+  }
   md_section_table(sb, rp, report_table_variants);
   strbuf_addstr(sb, report_text_delta);
-  strbuf_addstr(sb, "\n\n## Length frontier\n\n");
+  if (rp->nseeds > 1) {
+    strbuf_addstr(sb, "\n\n### Per seed\n\n");
+    strbuf_addstr(sb, report_text_per_seed);
+    strbuf_addstr(sb, "\n\n");
+    md_section_table(sb, rp, report_table_seeds);
+  } else {
+    strbuf_addstr(sb, "\n\n");
+  }
+  strbuf_addstr(sb, "## Length frontier\n\n");
   strbuf_addstr(sb, report_text_frontier);
+  if (rp->nseeds > 1)
+    strbuf_addstr(sb, " Each seed's base model has its own sweep; the table gives each "
+                      "eos_bias's mean ± sd over the seeds.");
   strbuf_addstr(sb, "\n\n");
   md_section_table(sb, rp, report_table_frontier);
   strbuf_addstr(sb, "## Against the paper\n\n");

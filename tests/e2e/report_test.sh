@@ -64,6 +64,48 @@ pd show g.dag rep.summary --cat; expect_rc 0
 grep -q '"delta_points":[[:space:]]*10,' "$T/out" || fail "summary lacks delta_points 10"
 checks=$((checks + 1))
 
+# One seed renders as before seeds existed: report.md and report.html are
+# the bytes of report kind version 1 for these inputs (report_golden/, made
+# by that binary from this graph), but for the version number; summary.json
+# keeps every field and value it had and only gains new ones.
+golden=$(dirname "$0")/report_golden
+same_as_golden() { # $1: report dir
+  local f
+  for f in report.md report.html; do
+    sed 's/report kind version [0-9]*/report kind version N/' "$1/$f" > "$T/new.$f"
+    sed 's/report kind version [0-9]*/report kind version N/' "$golden/$f" > "$T/old.$f"
+    cmp -s "$T/old.$f" "$T/new.$f" || { diff "$T/old.$f" "$T/new.$f" | head -20 >&2; fail "$f differs from the version 1 report"; }
+    checks=$((checks + 1))
+  done
+}
+same_as_golden "$d"
+python3 - "$golden/summary.json" "$T/out" <<'PY' || fail "summary.json lost or changed a version 1 field"
+import json, sys
+old, new = (json.load(open(p)) for p in sys.argv[1:3])
+def sub(a, b, path):
+    if isinstance(a, dict):
+        assert isinstance(b, dict), path
+        for k in a:
+            if path + k != "version":
+                assert k in b, path + k
+                sub(a[k], b[k], path + k + ".")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            sub(x, y, path + str(i) + ".")
+    else:
+        assert a == b, (path, a, b)
+sub(old, new, "")
+assert new["seeds"] == 1 and new["variants"][1]["sd"]["chair_s"] is None
+PY
+checks=$((checks + 1))
+# A list of one is a single artifact: the same pages.
+sed 's/^  metrics = { base = eval_base.text, both = eval_both.text }/  metrics = { base = [eval_base.text], both = [eval_both.text] }/' g.dag > one.dag
+grep -qF '[eval_base.text]' one.dag || fail "one.dag was not rewritten"
+pd run one.dag; expect_rc 0
+pd show one.dag rep.report; expect_rc 0
+same_as_golden "$(cat "$T/out")"
+
 # A rerun is cached.
 pd run g.dag --progress=plain; expect_rc 0; expect_counts 0 5
 

@@ -5,7 +5,9 @@
  * marking hallucinated words, and whole runs of the kind from fixture files
  * reached through references in its maps (resolved by a fake resolver, as
  * the scheduler would): summary.json's numbers, the row order, the bytes
- * being the same twice, and bad inputs named with their entry and file. */
+ * being the same twice, and bad inputs named with their entry and file.
+ * Over seeds: means and sample sds, each seed's rows against its own
+ * frontier, and point labels of the frontier chart that do not collide. */
 #include "tasks_test_util.h"
 
 #include <cjson/cJSON.h>
@@ -118,9 +120,9 @@ static void test_compute_rows(void **state)
   rp.metrics[2].pope_f1[0] = 0.8;
   rp.metrics[2].pope_f1[2] = 0.6;
   report_compute(&rp);
-  assert_int_equal(rp.frontier.n, 3);
-  assert_int_equal(rp.frontier.p[1].eos_bias, 1);
-  assert_true(rp.frontier.p[1].chair_s == 0.30);
+  assert_int_equal(rp.frontier[0].n, 3);
+  assert_int_equal(rp.frontier[0].p[1].eos_bias, 1);
+  assert_true(rp.frontier[0].p[1].chair_s == 0.30);
   assert_int_equal(rp.nrows, 4);
   assert_true(fabs(rp.rows[0].delta - 10.0) < 1e-9);
   assert_int_equal(rp.rows[0].pos, REPORT_BELOW);
@@ -138,6 +140,112 @@ static void test_compute_rows(void **state)
   assert_true(fabs(rp.rows[3].delta - (-10.0)) < 1e-9);
   assert_int_equal(rp.rows[3].pos, REPORT_ABOVE);
   report_release(&rp);
+}
+
+/* --- seeds ------------------------------------------------------------------ */
+
+static void test_stats(void **state)
+{
+  static const double v[] = { 0.2, NAN, 0.4, 0.6 }, same[] = { 0.7, 0.7, 0.7 };
+  struct report_stat s;
+  char b[80];
+  (void)state;
+  report_stat_of(&s, v, 4); /* NAN skipped: n = 3 */
+  assert_int_equal(s.n, 3);
+  assert_true(fabs(s.mean - 0.4) < 1e-15);
+  assert_true(fabs(s.sd - 0.2) < 1e-15); /* n - 1 denominator: sqrt(0.08 / 2) */
+  assert_string_equal(report_stat_fmt(b, &s, 100, 1, 0), "40.0 ± 20.0");
+  report_stat_of(&s, same, 3); /* exactly the value, exactly 0 */
+  assert_true(s.mean == 0.7 && s.sd == 0.0);
+  report_stat_of(&s, v + 2, 1); /* one value: itself, no sd */
+  assert_true(s.mean == 0.4 && isnan(s.sd));
+  assert_string_equal(report_stat_fmt(b, &s, 100, 1, 0), "40.0");
+  assert_string_equal(report_stat_fmt(b, &s, 10, 1, 1), "+4.0");
+  report_stat_of(&s, v + 1, 1);
+  assert_true(isnan(s.mean) && s.n == 0);
+  assert_string_equal(report_stat_fmt(b, &s, 100, 1, 0), "—");
+}
+
+static void test_compute_seeds(void **state)
+{
+  /* Two seeds; the base's frontier differs by seed, so does the variant's
+   * recall: seed 1 at 0.70 against 0.30, seed 2 at 0.65 against 0.32. */
+  static const double base1[][3] = { { 0, 0.40, 0.80 }, { 1, 0.30, 0.70 }, { 2, 0.22, 0.60 } };
+  static const double base2[][3] = { { 0, 0.46, 0.80 }, { 1, 0.36, 0.70 }, { 2, 0.28, 0.60 } };
+  static const double v1[][3] = { { 0, 0.20, 0.70 } }, v2[][3] = { { 0, 0.28, 0.65 } };
+  struct report rp = { 0 };
+  const struct report_model *m;
+  (void)state;
+  rp.base = "base";
+  rp.nseeds = 2;
+  rp.nmetrics = 4;
+  rp.metrics = xcalloc(4, sizeof *rp.metrics);
+  fake_metrics(&rp.metrics[0], "base", 3, base1);
+  fake_metrics(&rp.metrics[1], "base", 3, base2);
+  fake_metrics(&rp.metrics[2], "v", 1, v1);
+  fake_metrics(&rp.metrics[3], "v", 1, v2);
+  report_compute(&rp);
+  assert_int_equal(rp.nmodels, 2);
+  assert_true(rp.frontier[1].p[0].chair_s == 0.28);
+  m = report_find_model(&rp, "v");
+  assert_non_null(m);
+  assert_true(fabs(m->seed[0].delta - 10.0) < 1e-9);
+  assert_true(fabs(m->seed[1].delta - 4.0) < 1e-9); /* seed 1's frontier would give -2 */
+  assert_true(fabs(m->q[REPORT_Q_DELTA].mean - 7.0) < 1e-9);
+  assert_true(fabs(m->q[REPORT_Q_DELTA].sd - sqrt(18.0)) < 1e-9);
+  assert_true(fabs(m->q[REPORT_Q_CHAIR_S].mean - 0.24) < 1e-12);
+  assert_int_equal(m->pos, REPORT_BELOW);
+  assert_int_equal(m->outside, 0);
+  report_release(&rp);
+}
+
+/* The boxes of the point labels (<text ... class="plabel">) in svg, their
+ * width estimated as report_svg.c does (6.6px a character, 13px high). */
+static size_t label_boxes(const char *svg, double (*box)[4], size_t max)
+{
+  const char *p = svg;
+  size_t n = 0;
+  char anchor[8];
+  double x, y;
+  int len;
+  while (n < max && (p = strstr(p, "<text x=\""))) {
+    const char *e = strchr(p, '>');
+    if (e && sscanf(p, "<text x=\"%lf\" y=\"%lf\" text-anchor=\"%7[a-z]\"", &x, &y, anchor) == 3 &&
+        strncmp(e - 14, "class=\"plabel\"", 14) == 0) {
+      len = (int)(strchr(e, '<') - e - 1);
+      box[n][0] = strcmp(anchor, "end") == 0 ? x - 6.6 * len : x;
+      box[n][1] = box[n][0] + 6.6 * len;
+      box[n][2] = y - 10;
+      box[n][3] = y + 3;
+      n++;
+    }
+    p += 5;
+  }
+  return n;
+}
+
+static void test_labels_apart(void **state)
+{
+  /* Four models within a point of each other: every label is drawn and no
+   * two boxes overlap. */
+  static const double lx[] = { 0, 1 }, ly[] = { 0, 1 };
+  struct report_series line = { "sweep", lx, ly, 2, NULL, 0, 0 };
+  struct report_label l[] = { { "alpha", 0.50, 0.50 }, { "beta", 0.505, 0.505 },
+                              { "gamma", 0.51, 0.50 }, { "delta", 0.50, 0.51 } };
+  double b[8][4];
+  struct strbuf sb;
+  size_t n, i, j;
+  (void)state;
+  strbuf_init(&sb, 0);
+  report_svg_lines(&sb, "t", "x", "y", &line, 1, l, 4, "models");
+  n = label_boxes(sb.buf, b, 8);
+  assert_int_equal(n, 4);
+  assert_null(strstr(sb.buf, "not labelled"));
+  for (i = 0; i < n; i++)
+    for (j = i + 1; j < n; j++)
+      if (b[i][0] < b[j][1] && b[j][0] < b[i][1] && b[i][2] < b[j][3] && b[j][2] < b[i][3])
+        fail_msg("labels %zu and %zu overlap", i, j);
+  strbuf_release(&sb);
 }
 
 /* --- escaping, formatting, marks -------------------------------------------- */
@@ -443,6 +551,9 @@ int main(void)
     cmocka_unit_test(test_frontier_outside),
     cmocka_unit_test(test_frontier_single_and_empty),
     cmocka_unit_test(test_compute_rows),
+    cmocka_unit_test(test_stats),
+    cmocka_unit_test(test_compute_seeds),
+    cmocka_unit_test(test_labels_apart),
     cmocka_unit_test(test_html_escape),
     cmocka_unit_test(test_format),
     cmocka_unit_test(test_mark_spans),

@@ -9,7 +9,8 @@ cp -r "$PD_SRC/graphs" g
 rm -rf g/.povid
 
 pd run g/smoke.dag --progress=plain; expect_rc 0
-expect_ran subset vision sft corrupted noisy dpo_both dpo_text eval_base eval_both eval_text report
+expect_ran subset_1 vision_1 sft_1 corrupted_1 noisy_1 dpo_both_1 dpo_text_1 eval_base_1 eval_both_1 \
+  eval_text_1 report
 pd show g/smoke.dag report.report; expect_rc 0; r=$(cat "$T/out")
 [ -f "$r/report.md" ] && [ -f "$r/report.html" ] || fail "report incomplete in $r"
 for v in base both text; do grep -q "| $v " "$r/report.md" || fail "report.md has no row $v"; done
@@ -31,7 +32,7 @@ srv=$SRV_PID
 read -r PORT <&"${SRV[0]}" || fail "the fake server did not start: $(cat "$T/server.err")"
 api=(--set backend=openai --set "base_url=http://127.0.0.1:$PORT/v1" --set api_model=fake-vision)
 pd run g/smoke.dag "${api[@]}" --cache api --progress=plain; expect_rc 0
-expect_ran corrupted dpo_both report
+expect_ran corrupted_1 dpo_both_1 report
 posts=$(curl -s "http://127.0.0.1:$PORT/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["posts"])')
 [ "$posts" -ge 96 ] || fail "the server saw $posts requests"
 kill "$srv"; wait "$srv" 2>/dev/null || true
@@ -41,12 +42,12 @@ python3 - rep/audit.json <<'PY' || fail "audit json: $(head -c 2000 rep/audit.js
 import json, sys
 a = json.load(open(sys.argv[1]))
 tasks = {t["name"]: t for t in a["tasks"]}
-c = tasks["corrupted"]["reexecute"]
+c = tasks["corrupted_1"]["reexecute"]
 assert c["status"] == "reproduced", c
 assert c["outputs"]["pairs"]["same"], c
 s = c["outputs"]["summary"]
 assert s["same"] or s.get("within_tolerance"), s
-for name in ("sft", "dpo_both", "eval_both", "report"):
+for name in ("sft_1", "dpo_both_1", "eval_both_1", "report"):
     assert tasks[name]["reexecute"]["status"] == "reproduced", tasks[name]
 PY
 checks=$((checks + 2))

@@ -1,7 +1,8 @@
 # train_vision through the CLI: fetch_subset (128 training, 32 eval images)
 # -> train_vision (a tiny tower, 30 steps), its documented table, the
 # outputs in the documented formats (a full LLaVA checkpoint, metrics JSON),
-# a cached rerun, and a bad input named in the error.
+# a cached rerun, objective = "patches" (per-patch labels from the boxes),
+# and a bad input named in the error.
 source "$(dirname "$0")/lib.sh"
 
 pd tasks train_vision; expect_rc 0
@@ -57,6 +58,23 @@ awk -v a="$last" -v b="$first" 'BEGIN { exit !(a < b) }' || fail "the loss did n
 checks=$((checks + 3))
 
 pd run g.dag --progress=plain; expect_rc 0; expect_counts 0 2
+
+# objective = "patches": one unit per patch (128 eval patches x 16), the
+# occupied ones those inside an object's box; it learns colour; other bytes.
+sed 's/  lr         = 0.003/  lr         = 0.003\n  objective  = "patches"/' g.dag > gp.dag
+pd run gp.dag --progress=plain; expect_rc 0; expect_counts 1 1
+pm=$(pd show gp.dag vis.metrics >/dev/null; cat "$T/out")
+grep -qF '"objective": "patches"' "$pm" || fail "patches metrics: $(cat "$pm")"
+grep -qF '"eval": {"slots": 512,' "$pm" || fail "patches metrics count: $(cat "$pm")"
+metrics=$pm
+occ=$(grep -F '"eval":' "$pm" | sed -E 's/.*"occupied_slots": ([0-9]+).*/\1/')
+awk -v o="$occ" 'BEGIN { exit !(o > 0 && o < 512) }' || fail "occupied patches: $occ"
+col=$(num train colour_accuracy); mcol=$(num majority_baseline colour_accuracy)
+awk -v a="$col" -v b="$mcol" 'BEGIN { exit !(a > b) }' ||
+  fail "patches: colour accuracy $col not above the baseline $mcol"
+cmp -s "$model/model.safetensors" "$(pd show gp.dag vis.model >/dev/null; cat "$T/out")/model.safetensors" &&
+  fail "the patches objective gave the same tower"
+checks=$((checks + 5))
 
 mkdir empty
 cat > bad.dag <<'DAG'

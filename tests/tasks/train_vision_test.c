@@ -209,17 +209,18 @@ static void test_slot_grid(void **state)
   llava_free(&b);
 }
 
-/* The defaults: the tuned schedule (README / the kind's docs). */
+/* The defaults: the measured choice (README / the kind's docs: one mean per
+ * slot, 4800 steps). */
 static void test_defaults(void **state)
 {
   const struct task_kind *k = registry_find("train_vision");
   (void)state;
   assert_non_null(k);
-  assert_string_equal(registry_param(k, "steps")->def, "1200");
+  assert_string_equal(registry_param(k, "steps")->def, "4800");
   assert_string_equal(registry_param(k, "batch")->def, "16");
   assert_string_equal(registry_param(k, "lr")->def, "2e-3");
   assert_string_equal(registry_param(k, "warmup")->def, "50");
-  assert_string_equal(registry_param(k, "slot_grid")->def, "2");
+  assert_string_equal(registry_param(k, "slot_grid")->def, "1");
 }
 
 int main(void)

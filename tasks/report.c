@@ -559,7 +559,7 @@ static int report_check(struct graph *g, struct task *t, struct pd_err *err)
 
 const struct task_kind report_kind = {
   .name = "report",
-  .version = 2,
+  .version = 3,
   .doc = "The ablation's results: a table of CHAIR/POPE per model with each one's distance "
          "to the base model's length frontier, the paper's numbers beside them, charts, "
          "training curves, sample captions and the inputs' digests (report.md, report.html, "

@@ -330,13 +330,18 @@ static struct report_stat change(const struct report *rp, const struct report_mo
   return s;
 }
 
-static const char *direction(double paper_change, double our_change)
+/* Over several seeds a mean change smaller than the sample sd of the
+ * per-seed changes is not called a direction. */
+static const char *direction(double paper_change, const struct report_stat *our)
 {
-  if (isnan(our_change))
+  double c = our->mean;
+  if (isnan(c))
     return "—";
-  if (fabs(our_change) < 0.05)
+  if (fabs(c) < 0.05)
     return "no change";
-  return (paper_change < 0) == (our_change < 0) ? "same" : "opposite";
+  if (our->n >= 2 && !isnan(our->sd) && fabs(c) <= our->sd)
+    return "none (within 1 sd)";
+  return (paper_change < 0) == (c < 0) ? "same" : "opposite";
 }
 
 void report_table_paper(const struct report *rp, struct report_table *t)
@@ -359,7 +364,7 @@ void report_table_paper(const struct report *rp, struct report_table *t)
     report_table_cell(t, "%s", report_stat_fmt(b[3], &o0, 100, 1, 0));
     report_table_cell(t, "%s", report_stat_fmt(b[4], &o1, 100, 1, 0));
     report_table_cell(t, "%s", report_stat_fmt(b[0], &oc, 1, 1, 1));
-    report_table_cell(t, "%s", direction(paper[k].povid - paper[k].llava, oc.mean));
+    report_table_cell(t, "%s", direction(paper[k].povid - paper[k].llava, &oc));
   }
 }
 
@@ -388,7 +393,7 @@ void report_table_ablation(const struct report *rp, struct report_table *t)
     report_table_cell(t, "%s", report_pts(b[1], pc));
     report_table_cell(t, "%s", report_stat_fmt(b[2], &o, 100, 1, 0));
     report_table_cell(t, "%s", report_stat_fmt(b[3], &oc, 1, 1, 1));
-    report_table_cell(t, "%s", direction(pc, oc.mean));
+    report_table_cell(t, "%s", direction(pc, &oc));
   }
 }
 

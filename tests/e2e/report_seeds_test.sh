@@ -131,7 +131,7 @@ for want in \
   "| text | 2 | 36.0 | 75.0 | 41.0 | +5.0 below | eval\\_text\\_2.text |" \
   "| 1 | 70.0 ± 0.0 | 36.0 ± 6.0 | 12.0 ± 0.0 |" \
   "| CHAIR\\_S | 66.8 | 31.8 | -35.0 | 46.0 ± 6.0 | 26.3 ± 5.7 | -19.7 ± 1.5 | same |" \
-  "| text (paper: text-only) | 39.6 | -27.2 | 44.3 ± 11.2 | -1.7 ± 7.6 | same |" \
+  "| text (paper: text-only) | 39.6 | -27.2 | 44.3 ± 11.2 | -1.7 ± 7.6 | none (within 1 sd) |" \
   "| dpo (3 seeds) | loss | 2–3 | 0.7 ± 0 | 0.4667 ± 0.15 | 0.4667 ± 0.15 | 0.7 ± 0 |" \
   "the captions are the first seed's" "- **base**: Seed one says a circle." "- **both**: Both seed one." \
   "| metrics | both (seed 2) | eval\\_both\\_2.text |"; do

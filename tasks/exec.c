@@ -21,7 +21,8 @@
 static const struct kind_param exec_params[] = {
   { "command", PT_ANY, NULL, 0, -1, NULL, 0,
     "argv: a list of strings, references (task.output), file(), dir() and \"${out}/...\"; "
-    "a single string when shell = true" },
+    "a list inside it is spliced in, one argument per item ([for s in seeds : "
+    "\"b_${s}\".out]); a single string when shell = true" },
   { "outputs", PT_ANY, "[]", 0, -1, NULL, 0,
     "paths the command writes under ${out}: a list (each named by its stem, "
     "\"index.json\" -> index; a trailing / marks a directory) or a map name = path" },
@@ -122,11 +123,22 @@ static int exec_check(struct graph *g, struct task *t, struct pd_err *err)
                           "to run a string), not a %s", val_kind_name(cmd->kind));
   }
   if (cmd->kind == V_LIST) {
-    if (cmd->u.list.n == 0)
+    size_t nargs = 0;
+    for (i = 0; i < cmd->u.list.n; i++) {
+      const struct val *a = &cmd->u.list.v[i];
+      if (a->kind == V_LIST) { /* spliced: [for s in seeds : "b_${s}".out] */
+        for (j = 0; j < a->u.list.n; j++)
+          if ((rc = check_arg(&a->u.list.v[j], err)) < 0)
+            return rc;
+        nargs += a->u.list.n;
+      } else {
+        if ((rc = check_arg(a, err)) < 0)
+          return rc;
+        nargs++;
+      }
+    }
+    if (nargs == 0)
       return graph_error_at(err, PD_EGRAPH, &cmd->loc, "command is empty");
-    for (i = 0; i < cmd->u.list.n; i++)
-      if ((rc = check_arg(&cmd->u.list.v[i], err)) < 0)
-        return rc;
   }
 
   for (i = 0; i < env->u.map.n; i++) {
@@ -256,17 +268,25 @@ int exec_render(const struct task *t, exec_input_path_cb *cb, void *arg,
     cmd->argv = strv_push(cmd->argv, &na, xstrdup("-c"));
   }
   if (c->kind == V_LIST) {
+    size_t k = 0, j;
     for (i = 0; i < c->u.list.n; i++) {
-      strbuf_reset(&sb);
-      if ((rc = render_arg(&c->u.list.v[i], cb, arg, outdir, &sb, err)) < 0)
-        goto fail;
-      if (shell->u.b && i > 0) {
-        /* With a shell, list items are joined by spaces into one script. */
-        char *prev = cmd->argv[na - 1];
-        cmd->argv[na - 1] = xasprintf("%s %s", prev, sb.buf);
-        free(prev);
-      } else {
-        cmd->argv = strv_push(cmd->argv, &na, xstrdup(sb.buf));
+      /* A list item (a for expression, say) is spliced: its items are
+       * arguments of their own. */
+      const struct val *it = &c->u.list.v[i];
+      size_t n = it->kind == V_LIST ? it->u.list.n : 1;
+      for (j = 0; j < n; j++, k++) {
+        strbuf_reset(&sb);
+        if ((rc = render_arg(it->kind == V_LIST ? &it->u.list.v[j] : it, cb, arg, outdir, &sb,
+                             err)) < 0)
+          goto fail;
+        if (shell->u.b && k > 0) {
+          /* With a shell, list items are joined by spaces into one script. */
+          char *prev = cmd->argv[na - 1];
+          cmd->argv[na - 1] = xasprintf("%s %s", prev, sb.buf);
+          free(prev);
+        } else {
+          cmd->argv = strv_push(cmd->argv, &na, xstrdup(sb.buf));
+        }
       }
     }
   } else {

@@ -391,6 +391,7 @@ static int eval_run(struct task_run *r)
   memset(&o, 0, sizeof o);
   o.max_new_tokens = M;
   o.batch = train_iparam(t, "batch");
+  o.threads = r->threads;
   o.top_p = 1.0f;
   pr.r = r;
   pr.base = 0;

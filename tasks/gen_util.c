@@ -14,6 +14,8 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,19 +253,105 @@ static int cmp_order(const void *a, const void *b)
   return (x->i > y->i) - (x->i < y->i);
 }
 
+/* One batch: requests ord[i0 .. i0 + nb) of prompt length Tp. */
+struct gen_batch {
+  size_t i0;
+  int nb, Tp;
+};
+
+/* What the threads share. Batches are taken in order from `next`; each is
+ * computed whole by one thread on its own model (the caller's, or a
+ * replica sharing its parameters), so which thread runs it changes no bit. */
+struct gen_job {
+  const struct gen_split *s;
+  struct gen_req *reqs;
+  const struct gen_opts *o;
+  const struct order *ord;
+  const struct gen_batch *batch;
+  size_t nbatch, n;
+  int B, Tmax;
+  atomic_size_t next, done, tokens;
+  atomic_int stop;
+};
+
+/* Runs batches until none is left or stop is set; returns after one batch
+ * when `one` is set (the caller's thread, which reports progress). */
+static int gen_work(struct gen_job *j, struct llava *m, int one)
+{
+  const struct gen_opts *o = j->o;
+  int M = o->max_new_tokens, Sz = j->s->S * j->s->S * 3;
+  int *prompt = xmalloc((size_t)j->B * (size_t)j->Tmax * sizeof *prompt);
+  int *out = xmalloc((size_t)j->B * (size_t)M * sizeof *out);
+  int *len = xmalloc((size_t)j->B * sizeof *len);
+  float *img = xmalloc((size_t)j->B * (size_t)Sz * sizeof *img);
+  size_t k;
+  int did = 0;
+  while (!atomic_load(&j->stop) && (k = atomic_fetch_add(&j->next, 1)) < j->nbatch) {
+    const struct gen_batch *bt = &j->batch[k];
+    int Tp = bt->Tp, nb = bt->nb, b;
+    uint64_t seed = o->seed;
+    size_t tok = 0;
+    for (b = 0; b < nb; b++) {
+      const struct gen_req *q = &j->reqs[j->ord[bt->i0 + (size_t)b].i];
+      const uint8_t *px = j->s->pixels + (size_t)q->row * (size_t)Sz;
+      int z;
+      ASSERT(q->row >= 0 && q->row < j->s->nimg);
+      memcpy(prompt + (size_t)b * (size_t)Tp, q->prompt, (size_t)Tp * sizeof *prompt);
+      for (z = 0; z < Sz; z++)
+        img[(size_t)b * (size_t)Sz + (size_t)z] = (float)px[z] / 255.0f;
+    }
+    if (o->temperature > 0.0f) {
+      uint64_t st = o->seed + 0x9e3779b97f4a7c15ULL * (uint64_t)j->ord[bt->i0].i;
+      seed = train_rng_next(&st);
+    }
+    llava_generate_bias(m, img, prompt, nb, Tp, M, TOK_EOS, o->temperature, o->top_p, seed,
+                        o->eos_bias, out, len);
+    for (b = 0; b < nb; b++) {
+      struct gen_req *q = &j->reqs[j->ord[bt->i0 + (size_t)b].i];
+      memcpy(q->out, out + (size_t)b * (size_t)M, (size_t)M * sizeof *out);
+      q->len = len[b];
+      tok += (size_t)len[b] + (len[b] < M);
+    }
+    atomic_fetch_add(&j->tokens, tok);
+    atomic_fetch_add(&j->done, (size_t)nb);
+    did = 1;
+    if (one)
+      break;
+  }
+  free(prompt);
+  free(out);
+  free(len);
+  free(img);
+  return did;
+}
+
+struct gen_worker {
+  struct gen_job *job;
+  struct llava rep;
+};
+
+static void *gen_worker_main(void *arg)
+{
+  struct gen_worker *w = arg;
+  gen_work(w->job, &w->rep, 0);
+  return NULL;
+}
+
 int gen_run(struct gen_model *gm, const struct gen_split *s, struct gen_req *reqs, size_t n,
             const struct gen_opts *o, gen_progress_cb *cb, void *arg, struct pd_err *err)
 {
   const struct llava_config *c = &gm->m.cfg;
-  int P = gm->m.num_patches, M = o->max_new_tokens, Sz = s->S * s->S * 3;
-  int B = o->temperature > 0.0f ? 1 : o->batch, Tmax = 0;
+  int P = gm->m.num_patches;
+  int B = o->temperature > 0.0f ? 1 : o->batch, Tmax = 0, nt = 0, k;
   struct order *ord = NULL;
-  int *prompt = NULL, *out = NULL, *len = NULL;
-  float *img = NULL;
-  size_t i, done = 0, tokens = 0;
-  int rc = 0;
+  struct gen_batch *batch = NULL;
+  struct gen_worker *wk = NULL;
+  pthread_t *tid = NULL;
+  struct gen_job j;
+  size_t i, nbatch = 0;
+  int rc = 0, threads = o->threads > 1 ? o->threads : 1;
 
-  ASSERT(M >= 1 && o->batch >= 1);
+  ASSERT(o->max_new_tokens >= 1 && o->batch >= 1);
   if (s->S != c->image_size || c->channels != 3)
     return ERR_SET(err, PD_EUSAGE, "the split's images are %dx%dx3, the model takes %dx%dx%d",
                    s->S, s->S, c->image_size, c->image_size, c->channels);
@@ -281,50 +369,59 @@ int gen_run(struct gen_model *gm, const struct gen_split *s, struct gen_req *req
     }
   }
   qsort(ord, n, sizeof *ord, cmp_order);
-  prompt = xmalloc((size_t)B * (size_t)Tmax * sizeof *prompt);
-  out = xmalloc((size_t)B * (size_t)M * sizeof *out);
-  len = xmalloc((size_t)B * sizeof *len);
-  img = xmalloc((size_t)B * (size_t)Sz * sizeof *img);
-  /* Same bits run after run (kernels/cpu/matmul.c). */
-  openblas_set_num_threads(1);
+  batch = xmalloc(n * sizeof *batch);
   for (i = 0; i < n;) {
-    int Tp = ord[i].Tp, nb = 0, b;
-    uint64_t seed = o->seed;
-    while (i + (size_t)nb < n && nb < B && ord[i + (size_t)nb].Tp == Tp)
+    int nb = 0;
+    while (i + (size_t)nb < n && nb < B && ord[i + (size_t)nb].Tp == ord[i].Tp)
       nb++;
-    for (b = 0; b < nb; b++) {
-      const struct gen_req *q = &reqs[ord[i + (size_t)b].i];
-      const uint8_t *px = s->pixels + (size_t)q->row * (size_t)Sz;
-      int z;
-      ASSERT(q->row >= 0 && q->row < s->nimg);
-      memcpy(prompt + (size_t)b * (size_t)Tp, q->prompt, (size_t)Tp * sizeof *prompt);
-      for (z = 0; z < Sz; z++)
-        img[(size_t)b * (size_t)Sz + (size_t)z] = (float)px[z] / 255.0f;
-    }
-    if (o->temperature > 0.0f) {
-      uint64_t st = o->seed + 0x9e3779b97f4a7c15ULL * (uint64_t)ord[i].i;
-      seed = train_rng_next(&st);
-    }
-    llava_generate_bias(&gm->m, img, prompt, nb, Tp, M, TOK_EOS, o->temperature, o->top_p, seed,
-                        o->eos_bias, out, len);
-    for (b = 0; b < nb; b++) {
-      struct gen_req *q = &reqs[ord[i + (size_t)b].i];
-      memcpy(q->out, out + (size_t)b * (size_t)M, (size_t)M * sizeof *out);
-      q->len = len[b];
-      tokens += (size_t)len[b] + (len[b] < M);
-    }
+    batch[nbatch].i0 = i;
+    batch[nbatch].nb = nb;
+    batch[nbatch].Tp = ord[i].Tp;
+    nbatch++;
     i += (size_t)nb;
-    done += (size_t)nb;
-    if (cb && cb(arg, done, n, tokens)) {
-      rc = ERR_SET(err, PD_EINTR, "cancelled after %zu of %zu answers", done, n);
-      goto out;
+  }
+  memset(&j, 0, sizeof j);
+  j.s = s;
+  j.reqs = reqs;
+  j.o = o;
+  j.ord = ord;
+  j.batch = batch;
+  j.nbatch = nbatch;
+  j.n = n;
+  j.B = B;
+  j.Tmax = Tmax;
+  /* Same bits run after run (kernels/cpu/matmul.c), on any thread count. */
+  openblas_set_num_threads(1);
+  if ((size_t)threads > nbatch)
+    threads = (int)nbatch;
+  if (threads > 1) {
+    wk = xcalloc((size_t)threads, sizeof *wk);
+    tid = xcalloc((size_t)threads, sizeof *tid);
+    for (k = 1; k < threads; k++) {
+      wk[nt].job = &j;
+      llava_replica(&wk[nt].rep, &gm->m);
+      if (pthread_create(&tid[nt], NULL, gen_worker_main, &wk[nt]) != 0) {
+        llava_free(&wk[nt].rep); /* the others (and this thread) do the work */
+        break;
+      }
+      nt++;
     }
   }
+  while (gen_work(&j, &gm->m, 1))
+    if (cb && cb(arg, atomic_load(&j.done), n, atomic_load(&j.tokens)))
+      atomic_store(&j.stop, 1);
+  for (k = 0; k < nt; k++) {
+    pthread_join(tid[k], NULL);
+    llava_free(&wk[k].rep);
+  }
+  if (atomic_load(&j.stop))
+    rc = ERR_SET(err, PD_EINTR, "cancelled after %zu of %zu answers", atomic_load(&j.done), n);
+  else if (cb && nt > 0)
+    cb(arg, n, n, atomic_load(&j.tokens)); /* the last batches may have been the others' */
 out:
   free(ord);
-  free(prompt);
-  free(out);
-  free(len);
-  free(img);
+  free(batch);
+  free(wk);
+  free(tid);
   return rc;
 }

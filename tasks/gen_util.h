@@ -80,6 +80,8 @@ struct gen_opts {
   int max_new_tokens, batch;
   float eos_bias, temperature, top_p;
   uint64_t seed;
+  int threads;      /* batches computed at once, each whole by one thread: the answers do
+                     * not depend on it (0 or 1: this thread only) */
 };
 
 /* Called after each batch; a nonzero return stops gen_run (PD_EINTR). */

@@ -89,6 +89,7 @@ static int gen_task_run(struct task_run *r)
   memset(&o, 0, sizeof o);
   o.max_new_tokens = train_iparam(t, "max_new_tokens");
   o.batch = train_iparam(t, "batch");
+  o.threads = r->threads;
   o.eos_bias = train_fparam(t, "eos_bias");
   o.temperature = train_fparam(t, "temperature");
   o.top_p = train_fparam(t, "top_p");

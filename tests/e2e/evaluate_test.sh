@@ -14,6 +14,7 @@ pd tasks; expect_out "evaluate"; expect_out "generate"
 
 cat > g.dag <<'DAG'
 param batch = 32
+param th = 1
 task subset = fetch_subset {
   train = 64
   eval  = 8
@@ -45,6 +46,7 @@ task ev = evaluate {
   max_new_tokens = 16
   eos_bias       = [0, 4]
   batch          = batch
+  threads        = th
 }
 task gen = generate {
   model          = sft.model
@@ -60,6 +62,7 @@ task samp = generate {
   top_p          = 0.9
   seed           = 5
   batch          = batch
+  threads        = th
 }
 DAG
 pd run g.dag -j 2 --progress=plain; expect_rc 0; expect_counts 5 0; expect_ran subset sft ev gen samp
@@ -145,6 +148,15 @@ pd run g.dag --progress=plain; expect_rc 0; expect_counts 0 5
 pd run g.dag --set batch=3 --cache c3 --progress=plain; expect_rc 0; expect_counts 5 0
 for o in ev.metrics ev.answers gen.answers samp.answers; do
   cmp "$(path $o)" "$(path $o --set batch=3 --cache c3)" || fail "batch = 3 changed $o"
+done
+checks=$((checks + 1))
+
+# threads (not in the key) runs batches at once: forced to execute again on
+# 3 threads, the same files.
+POVID_CACHE_SALT=threads pd run g.dag --set th=3 --cache c4 -j 4 --progress=plain; expect_rc 0
+expect_ran ev samp
+for o in ev.metrics ev.answers samp.answers; do
+  cmp "$(path $o)" "$(POVID_CACHE_SALT=threads path $o --set th=3 --cache c4)" || fail "3 threads changed $o"
 done
 checks=$((checks + 1))
 

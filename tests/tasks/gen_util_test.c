@@ -140,11 +140,11 @@ static void test_prompt(void **state)
 #define MAXNEW 10
 
 /* Every image asked two prompts of different lengths, interleaved. */
-static void run_all(struct gen_model *gm, const struct gen_split *s, int batch, float temp,
-                    uint64_t seed, int *out, int *len)
+static void run_all_threads(struct gen_model *gm, const struct gen_split *s, int batch,
+                            float temp, uint64_t seed, int threads, int *out, int *len)
 {
   struct gen_req reqs[NREQ];
-  struct gen_opts o = { MAXNEW, batch, 0.0f, temp, 0.9f, seed };
+  struct gen_opts o = { MAXNEW, batch, 0.0f, temp, 0.9f, seed, threads };
   struct pd_err err = { 0 };
   int *pa, *pb, na, nb, i;
   pa = gen_prompt(gm, "Describe this image.", &na);
@@ -164,6 +164,12 @@ static void run_all(struct gen_model *gm, const struct gen_split *s, int batch, 
   }
   free(pa);
   free(pb);
+}
+
+static void run_all(struct gen_model *gm, const struct gen_split *s, int batch, float temp,
+                    uint64_t seed, int *out, int *len)
+{
+  run_all_threads(gm, s, batch, temp, seed, 1, out, len);
 }
 
 static void test_batch_independent(void **state)
@@ -187,6 +193,13 @@ static void test_batch_independent(void **state)
   assert_memory_equal(out1, out32, sizeof out1);
   assert_memory_equal(len1, len4, sizeof len1);
   assert_memory_equal(len1, len32, sizeof len1);
+  /* Batches on 2 and 3 threads (each batch whole on one): the same answers. */
+  run_all_threads(&gm, &s, 4, 0.0f, 1, 3, out4, len4);
+  assert_memory_equal(out1, out4, sizeof out1);
+  assert_memory_equal(len1, len4, sizeof len1);
+  run_all_threads(&gm, &s, 1, 0.0f, 1, 2, out4, len4);
+  assert_memory_equal(out1, out4, sizeof out1);
+  assert_memory_equal(len1, len4, sizeof len1);
   /* The answers differ between images: the comparison means something. */
   for (i = 2; i < NREQ; i += 2)
     differ |= memcmp(out1, out1 + i * MAXNEW, MAXNEW * sizeof *out1) != 0;
@@ -211,6 +224,9 @@ static void test_sampling(void **state)
   run_all(&gm, &s, 5, 0.0f, 3, g, lg);
   assert_memory_equal(a, b, sizeof a);
   assert_memory_equal(la, lb, sizeof la);
+  run_all_threads(&gm, &s, 5, 1.5f, 3, 3, b, lb); /* 3 threads */
+  assert_memory_equal(a, b, sizeof a);
+  assert_memory_equal(la, lb, sizeof la);
   assert_true(memcmp(a, c, sizeof a) != 0); /* another seed */
   assert_true(memcmp(a, g, sizeof a) != 0); /* not greedy */
   gen_split_release(&s);
@@ -223,7 +239,7 @@ static void test_errors(void **state)
   struct gen_split s;
   struct pd_err err;
   struct gen_req q;
-  struct gen_opts o = { 4, 8, 0.0f, 0.0f, 1.0f, 1 };
+  struct gen_opts o = { 4, 8, 0.0f, 0.0f, 1.0f, 1, 1 };
   int out[4], *p, n;
   (void)state;
   /* limit */

@@ -1,5 +1,6 @@
 /* llava_dp.c - shards of a batch on threads (see llava_dp.h). */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,14 +134,15 @@ float llava_dp_forward(struct llava_dp *dp, const float *images, const int *toke
 
 /* --- backward ----------------------------------------------------------------- */
 
+/* arg: the batch's dLoss/dnll (TEXT layout), or NULL for the model's own loss. */
 static void backward_shard(struct llava_dp *dp, int s, void *arg)
 {
   struct llava *m = shard_model(dp, s);
-  (void)arg;
+  const float *dlosses = arg;
   if (s > 0)
     llava_zero_grad(m);
-  if (dp->dlosses)
-    llava_backward_dlosses(m, dp->dlosses + (size_t)dp->row[s] * (size_t)dp->T);
+  if (dlosses)
+    llava_backward_dlosses(m, dlosses + (size_t)dp->row[s] * (size_t)dp->T);
   else
     llava_backward(m);
 }
@@ -160,18 +162,13 @@ static void reduce(struct llava_dp *dp)
 
 void llava_dp_backward(struct llava_dp *dp)
 {
-  ASSERT(dp->used >= 1);
-  dp->dlosses = NULL;
-  run_phase(dp, backward_shard, NULL);
-  reduce(dp);
+  llava_dp_backward_dlosses(dp, NULL);
 }
 
 void llava_dp_backward_dlosses(struct llava_dp *dp, const float *dlosses)
 {
   ASSERT(dp->used >= 1);
-  dp->dlosses = dlosses;
-  run_phase(dp, backward_shard, NULL);
-  dp->dlosses = NULL;
+  run_phase(dp, backward_shard, (void *)(uintptr_t)dlosses);
   reduce(dp);
 }
 

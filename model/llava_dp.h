@@ -36,7 +36,6 @@ struct llava_dp {
   int used;                  /* shards of the last forward */
   int B, T;                  /* of the last forward */
   int row[LLAVA_DP_MAX_SHARDS + 1]; /* shard s holds batch rows [row[s], row[s+1]) */
-  const float *dlosses;      /* backward_dlosses' input while it runs */
 };
 
 /* shards in [1, LLAVA_DP_MAX_SHARDS], threads >= 1 (more threads than
@@ -54,7 +53,7 @@ float llava_dp_forward(struct llava_dp *dp, const float *images, const int *toke
  * gradients added into the master's (+=, in shard order). */
 void llava_dp_backward(struct llava_dp *dp);
 /* Same from a caller's dLoss/dnll for the whole batch in the TEXT layout
- * (B, T), as llava_backward_dlosses. */
+ * (B, T), as llava_backward_dlosses (NULL: llava_dp_backward). */
 void llava_dp_backward_dlosses(struct llava_dp *dp, const float *dlosses);
 
 /* The model that ran batch row b in the last forward, and b's row in it. */

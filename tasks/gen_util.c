@@ -268,22 +268,44 @@ struct gen_job {
   const struct gen_opts *o;
   const struct order *ord;
   const struct gen_batch *batch;
-  size_t nbatch, n;
+  size_t nbatch;
   int B, Tmax;
   atomic_size_t next, done, tokens;
   atomic_int stop;
 };
 
-/* Runs batches until none is left or stop is set; returns after one batch
- * when `one` is set (the caller's thread, which reports progress). */
-static int gen_work(struct gen_job *j, struct llava *m, int one)
+/* One thread's batch buffers. */
+struct gen_bufs {
+  int *prompt, *out, *len;
+  float *img;
+};
+
+static void gen_bufs_init(struct gen_bufs *b, const struct gen_job *j)
+{
+  size_t B = (size_t)j->B, Sz = (size_t)j->s->S * (size_t)j->s->S * 3;
+  b->prompt = xmalloc(B * (size_t)j->Tmax * sizeof *b->prompt);
+  b->out = xmalloc(B * (size_t)j->o->max_new_tokens * sizeof *b->out);
+  b->len = xmalloc(B * sizeof *b->len);
+  b->img = xmalloc(B * Sz * sizeof *b->img);
+}
+
+static void gen_bufs_free(struct gen_bufs *b)
+{
+  free(b->prompt);
+  free(b->out);
+  free(b->len);
+  free(b->img);
+}
+
+/* Runs batches on model m until none is left or stop is set; returns after
+ * one batch when `one` is set (the caller's thread, which reports
+ * progress). Returns whether it ran a batch. */
+static int gen_work(struct gen_job *j, struct llava *m, struct gen_bufs *bf, int one)
 {
   const struct gen_opts *o = j->o;
   int M = o->max_new_tokens, Sz = j->s->S * j->s->S * 3;
-  int *prompt = xmalloc((size_t)j->B * (size_t)j->Tmax * sizeof *prompt);
-  int *out = xmalloc((size_t)j->B * (size_t)M * sizeof *out);
-  int *len = xmalloc((size_t)j->B * sizeof *len);
-  float *img = xmalloc((size_t)j->B * (size_t)Sz * sizeof *img);
+  int *prompt = bf->prompt, *out = bf->out, *len = bf->len;
+  float *img = bf->img;
   size_t k;
   int did = 0;
   while (!atomic_load(&j->stop) && (k = atomic_fetch_add(&j->next, 1)) < j->nbatch) {
@@ -318,10 +340,6 @@ static int gen_work(struct gen_job *j, struct llava *m, int one)
     if (one)
       break;
   }
-  free(prompt);
-  free(out);
-  free(len);
-  free(img);
   return did;
 }
 
@@ -333,7 +351,10 @@ struct gen_worker {
 static void *gen_worker_main(void *arg)
 {
   struct gen_worker *w = arg;
-  gen_work(w->job, &w->rep, 0);
+  struct gen_bufs bf;
+  gen_bufs_init(&bf, w->job);
+  gen_work(w->job, &w->rep, &bf, 0);
+  gen_bufs_free(&bf);
   return NULL;
 }
 
@@ -387,7 +408,6 @@ int gen_run(struct gen_model *gm, const struct gen_split *s, struct gen_req *req
   j.ord = ord;
   j.batch = batch;
   j.nbatch = nbatch;
-  j.n = n;
   j.B = B;
   j.Tmax = Tmax;
   /* Same bits run after run (kernels/cpu/matmul.c), on any thread count. */
@@ -407,9 +427,14 @@ int gen_run(struct gen_model *gm, const struct gen_split *s, struct gen_req *req
       nt++;
     }
   }
-  while (gen_work(&j, &gm->m, 1))
-    if (cb && cb(arg, atomic_load(&j.done), n, atomic_load(&j.tokens)))
-      atomic_store(&j.stop, 1);
+  {
+    struct gen_bufs bf;
+    gen_bufs_init(&bf, &j);
+    while (gen_work(&j, &gm->m, &bf, 1))
+      if (cb && cb(arg, atomic_load(&j.done), n, atomic_load(&j.tokens)))
+        atomic_store(&j.stop, 1);
+    gen_bufs_free(&bf);
+  }
   for (k = 0; k < nt; k++) {
     pthread_join(tid[k], NULL);
     llava_free(&wk[k].rep);

@@ -262,11 +262,11 @@ static int read_split(const char *dir, struct split *d, int need_boxes, struct p
  * P (objective "patches") each patch's: the category and colour of the
  * object whose box holds the patch's centre (the first slot's when boxes
  * overlap), else empty. G patches per side of ps pixels. */
-static void make_units(struct split *d, int units, int G, int ps)
+static void make_units(struct split *d, int dense, int G, int ps)
 {
-  int i, p, q;
+  int i, p, q, units = dense ? G * G : SHAPES_NSLOT;
   d->units = units;
-  if (units == SHAPES_NSLOT) {
+  if (!dense) {
     d->ucat = d->cat;
     d->ucol = d->col;
     return;
@@ -342,6 +342,7 @@ static void heads_free(struct heads *h)
  * with objective "patches"); D = the unit feature's size. */
 struct work {
   int B, cells;                    /* cells per slot side (slot_grid) */
+  int dense;                       /* objective "patches": one unit per patch */
   int U;                           /* units per image */
   float *pooled, *dpooled;         /* (B, U, D) */
   float *clog, *cprob, *dclog;     /* (B, U, NCAT_OUT) */
@@ -350,11 +351,12 @@ struct work {
   int *ct, *kt;                    /* (B, U) */
 };
 
-static void work_init(struct work *w, int B, int cells, int U, int D)
+static void work_init(struct work *w, int B, int cells, int dense, int U, int D)
 {
   size_t n = (size_t)B * (size_t)U;
   w->B = B;
   w->cells = cells;
+  w->dense = dense;
   w->U = U;
   w->pooled = xcalloc(n * (size_t)D, sizeof(float));
   w->dpooled = xcalloc(n * (size_t)D, sizeof(float));
@@ -404,35 +406,56 @@ static int patch_cell(int p, int G, int k, int Cv, size_t *off)
   return (py >= h) * 2 + (px >= h);
 }
 
+/* The units' features from the patch features feat (B, P, Cv): dense
+ * (objective "patches") each patch's own, else per slot the concatenated
+ * means of its k x k cells into pooled (B, 4, k*k*Cv). back = 1 is the
+ * adjoint: feat += the units' gradient in pooled spread back onto the
+ * patches (feat then holds zeros or earlier gradient). */
+static void pool(float *pooled, float *feat, int B, int dense, int P, int G, int k, int Cv,
+                 int back)
+{
+  size_t D = (size_t)(k * k) * (size_t)Cv, off;
+  float inv = (float)(k * k) / (float)(P / SHAPES_NSLOT);
+  int b, p, i;
+  if (dense) {
+    if (back)
+      for (i = 0; i < B * P * Cv; i++)
+        feat[i] += pooled[i];
+    else
+      memcpy(pooled, feat, (size_t)B * (size_t)P * (size_t)Cv * sizeof(float));
+    return;
+  }
+  if (!back)
+    memset(pooled, 0, (size_t)B * SHAPES_NSLOT * D * sizeof(float));
+  for (b = 0; b < B; b++)
+    for (p = 0; p < P; p++) {
+      int q = patch_cell(p, G, k, Cv, &off);
+      float *cell = pooled + ((size_t)b * SHAPES_NSLOT + (size_t)q) * D + off;
+      float *x = feat + ((size_t)b * (size_t)P + (size_t)p) * (size_t)Cv;
+      for (i = 0; i < Cv; i++)
+        if (back)
+          x[i] += cell[i] * inv;
+        else
+          cell[i] += x[i] * inv;
+    }
+}
+
 /* Runs the tower on B images (floats) and the heads: logits and, with
  * targets in w->ct / w->kt, the per-slot losses. Returns the mean loss. */
 static float forward(struct llava *m, const struct heads *h, struct work *w, const float *img,
                      int B)
 {
   int G = m->cfg.image_size / m->cfg.patch_size, P = m->num_patches, Cv = m->cfg.v_width;
-  int tok = m->cfg.image_token, D = h->Cv, k = w->cells, U = w->U, b, p, i;
+  int tok = m->cfg.image_token, D = h->Cv, k = w->cells, U = w->U, b, i;
   int *toks = xmalloc((size_t)B * sizeof *toks);
   const float *feat;
-  float inv = (float)(k * k) / (float)(P / SHAPES_NSLOT);
   double sum = 0;
   for (b = 0; b < B; b++)
     toks[b] = tok;
   llava_forward(m, img, toks, NULL, NULL, B, 1);
   free(toks);
   feat = features(m, &m->acts);
-  if (U == P) /* patches: each patch's own feature */
-    memcpy(w->pooled, feat, (size_t)B * (size_t)P * (size_t)D * sizeof(float));
-  else
-    memset(w->pooled, 0, (size_t)B * SHAPES_NSLOT * (size_t)D * sizeof(float));
-  for (b = 0; b < B && U != P; b++)
-    for (p = 0; p < P; p++) {
-      size_t off;
-      int q = patch_cell(p, G, k, Cv, &off);
-      float *dst = w->pooled + ((size_t)b * SHAPES_NSLOT + (size_t)q) * (size_t)D + off;
-      const float *src = feat + ((size_t)b * (size_t)P + (size_t)p) * (size_t)Cv;
-      for (i = 0; i < Cv; i++)
-        dst[i] += src[i] * inv;
-    }
+  pool(w->pooled, (float *)feat, B, w->dense, P, G, k, Cv, 0);
   matmul_forward(w->clog, w->pooled, h->cw, h->cb, B, U, D, NCAT_OUT);
   matmul_forward(w->klog, w->pooled, h->kw, h->kb, B, U, D, NCOL_OUT);
   crossentropy_forward(w->closs, w->cprob, w->clog, w->ct, NULL, B, U, NCAT_OUT);
@@ -449,10 +472,9 @@ static void backward(struct llava *m, struct heads *h, struct work *w)
   const struct llava_config *c = &m->cfg;
   struct llava_acts *g = &m->grads_acts;
   int B = m->B, P = m->num_patches, G = c->image_size / c->patch_size;
-  int Cv = c->v_width, Nr = m->v_run, D = h->Cv, k = w->cells, U = w->U, b, i, q;
+  int Cv = c->v_width, Nr = m->v_run, D = h->Cv, k = w->cells, U = w->U, i;
   size_t BP = (size_t)B * (size_t)P, n = (size_t)B * (size_t)U;
   float *dfeat = Nr == 0 ? g->v_pre : g->v_res3 + (size_t)(Nr - 1) * BP * (size_t)Cv;
-  float inv = (float)(k * k) / (float)(P / SHAPES_NSLOT);
 
   memset(m->grads_acts_memory, 0, m->num_activations * sizeof(float));
   memset(w->dclog, 0, n * NCAT_OUT * sizeof(float));
@@ -464,19 +486,7 @@ static void backward(struct llava *m, struct heads *h, struct work *w)
   crossentropy_backward(w->dklog, w->dloss, w->kprob, w->kt, B, U, NCOL_OUT);
   matmul_backward(w->dpooled, h->gcw, h->gcb, w->dclog, w->pooled, h->cw, B, U, D, NCAT_OUT);
   matmul_backward(w->dpooled, h->gkw, h->gkb, w->dklog, w->pooled, h->kw, B, U, D, NCOL_OUT);
-  if (U == P) /* patches: straight back onto the features */
-    memcpy(dfeat, w->dpooled, BP * (size_t)Cv * sizeof(float));
-  for (b = 0; b < B && U != P; b++)
-    for (i = 0; i < P; i++) {
-      const float *src;
-      float *dst = dfeat + ((size_t)b * (size_t)P + (size_t)i) * (size_t)Cv;
-      size_t off;
-      int j;
-      q = patch_cell(i, G, k, Cv, &off);
-      src = w->dpooled + ((size_t)b * SHAPES_NSLOT + (size_t)q) * (size_t)D + off;
-      for (j = 0; j < Cv; j++)
-        dst[j] += src[j] * inv;
-    }
+  pool(w->dpooled, dfeat, B, w->dense, P, G, k, Cv, 1);
 
   llava_vision_backward(m);
 }
@@ -681,11 +691,11 @@ static int tv_run(struct task_run *r)
   memcpy(m.params_memory, full.params_memory, m.num_vision_parameters * sizeof(float));
   U = dense ? P : SHAPES_NSLOT;
   D = dense ? cfg.v_width : cells * cells * cfg.v_width;
-  make_units(&tr, U, G, cfg.patch_size);
-  make_units(&ev, U, G, cfg.patch_size);
+  make_units(&tr, dense, G, cfg.patch_size);
+  make_units(&ev, dense, G, cfg.patch_size);
   heads_init(&h, D, seed);
   have_heads = 1;
-  work_init(&w, B, cells, U, D);
+  work_init(&w, B, cells, dense, U, D);
   if (warmup > steps)
     warmup = steps;
   fprintf(r->log, "%d training and %d eval images (%dx%d) from '%s' and '%s'; %d patches\n", tr.n,
